@@ -1,0 +1,1 @@
+"""The outside of the service: HTTP routes, provider adapters, CLI."""

@@ -1,0 +1,25 @@
+"""Operations: liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import ServicesDep
+from api.schemas import Health
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz")
+def readyz(services: ServicesDep) -> JSONResponse:
+    try:
+        head = services.ledger.recorder.max_notification_id() or 0
+    except Exception as exc:  # any store failure means not ready
+        return JSONResponse({"ready": False, "error": type(exc).__name__}, status_code=503)
+    return JSONResponse({"ready": True, "head_position": head})

@@ -1,0 +1,250 @@
+"""PaymentLedger: the commands that checkout flows and provider deliveries call."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from ledger.delivery import ProviderDelivery
+from ledger.errors import ConflictError, NotFoundError
+from ledger.money import Money
+from ledger.notification import TrainerNotification
+from ledger.payment import Payment, Provider
+
+log = logging.getLogger("ledger")
+
+# Concurrent commands on one payment collide on its version; reload and decide again,
+# after a short random pause so that the colliding writers spread out.
+MAX_ATTEMPTS = 30
+
+
+@dataclass(frozen=True)
+class PaymentOrder:
+    """What checkout knows when a customer starts paying for a booking."""
+
+    order_id: str
+    booking_id: str
+    customer_id: str
+    customer_name: str
+    trainer_id: str
+    booking_date: str
+    amount: int
+    currency: str
+    provider: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A provider's report, identified by the provider's own event identity."""
+
+    provider: str
+    event_key: str
+    event_type: str
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    payment_id: UUID
+    status: str
+    # 'created' / 'applied': events were appended; 'unchanged': nothing to do;
+    # 'duplicate': this delivery was applied before.
+    outcome: str
+    position: int | None = None
+
+    @property
+    def appended(self) -> bool:
+        return self.outcome in ("created", "applied")
+
+
+class PaymentLedger(Application[UUID]):
+    """Event-sourced ledger of payments, deliveries and trainer notifications."""
+
+    name = "PaymentLedger"
+
+    def initiate(self, order: PaymentOrder) -> CommandResult:
+        """Start a payment; repeating the same order returns the same payment."""
+        payment_id = Payment.create_id(order.provider, order.order_id)
+        for other in Provider:
+            if (
+                other != order.provider
+                and Payment.create_id(other, order.order_id) in self.repository
+            ):
+                raise ConflictError(f"order {order.order_id} is already paid through {other}")
+        for _ in range(2):
+            existing = self._find(payment_id)
+            if existing is not None:
+                return self._same_order(existing, order)
+            payment = Payment(**asdict(order))
+            try:
+                recordings = self.save(payment)
+            except IntegrityError:
+                continue  # a concurrent identical request won; compare with it
+            return CommandResult(
+                payment.id, payment.status, "created", recordings[-1].notification.id
+            )
+        raise ConflictError(f"order {order.order_id} is being created concurrently")
+
+    def complete(
+        self,
+        payment_id: UUID,
+        provider_payment_id: str,
+        method: str,
+        approved_at: datetime,
+        delivery: Delivery | None = None,
+    ) -> CommandResult:
+        """Record that the provider took the money."""
+        return self._change(
+            payment_id, lambda p: p.complete(provider_payment_id, method, approved_at), delivery
+        )
+
+    def fail(
+        self,
+        payment_id: UUID,
+        code: str,
+        message: str,
+        failed_at: datetime | None = None,
+        delivery: Delivery | None = None,
+    ) -> CommandResult:
+        """Record a declined or aborted payment attempt."""
+        at = failed_at or _now()
+        return self._change(payment_id, lambda p: p.fail(code, message, at), delivery)
+
+    def cancel(
+        self,
+        payment_id: UUID,
+        reason: str,
+        cancelled_at: datetime | None = None,
+        delivery: Delivery | None = None,
+    ) -> CommandResult:
+        """Record that the payment was cancelled or expired before being paid."""
+        at = cancelled_at or _now()
+        return self._change(payment_id, lambda p: p.cancel(reason, at), delivery)
+
+    def refund(
+        self,
+        payment_id: UUID,
+        refund_id: str,
+        amount: int,
+        reason: str,
+        refunded_at: datetime | None = None,
+        delivery: Delivery | None = None,
+    ) -> CommandResult:
+        """Record money returned to the customer (partial or full)."""
+        at = refunded_at or _now()
+        return self._change(payment_id, lambda p: p.refund(refund_id, amount, reason, at), delivery)
+
+    def await_deposit(
+        self, payment_id: UUID, provider_payment_id: str, secret: str
+    ) -> CommandResult:
+        """Record a virtual account issued by Toss and the secret its deposit callback carries."""
+        return self._change(
+            payment_id, lambda p: p.await_deposit(provider_payment_id, secret), None
+        )
+
+    def mark_notification_read(self, notification_id: UUID, trainer_id: str) -> int | None:
+        """Mark a trainer's notification read; returns the position, or None if it already was."""
+        try:
+            notification: TrainerNotification = self.repository.get(notification_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(f"notification {notification_id} not found") from None
+        if notification.trainer_id != trainer_id:
+            # Same answer as a missing one: do not reveal other trainers' notifications.
+            raise NotFoundError(f"notification {notification_id} not found")
+        if not notification.mark_read(_now()):
+            return None
+        try:
+            return self.save(notification)[-1].notification.id
+        except IntegrityError:
+            return None  # a concurrent request marked it read first
+
+    # --- queries by id (listing belongs to projections) ----------------------------
+
+    def get_payment(self, payment_id: UUID, version: int | None = None) -> Payment:
+        try:
+            payment: Payment = self.repository.get(payment_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFoundError(f"payment {payment_id} not found") from None
+        if not isinstance(payment, Payment):
+            raise NotFoundError(f"payment {payment_id} not found")
+        return payment
+
+    def find_payment(self, provider: str, order_id: str) -> Payment:
+        """The payment of an order, by its deterministic id: no lookup table needed."""
+        try:
+            return self.get_payment(Payment.create_id(provider, order_id))
+        except NotFoundError:
+            raise NotFoundError(f"unknown order {order_id}", code="unknown_order") from None
+
+    def has_delivery(self, provider: str, event_key: str) -> bool:
+        return ProviderDelivery.create_id(provider, event_key) in self.repository
+
+    # --- internals -----------------------------------------------------------------
+
+    def _find(self, payment_id: UUID) -> Payment | None:
+        try:
+            return self.get_payment(payment_id)
+        except NotFoundError:
+            return None
+
+    @staticmethod
+    def _same_order(existing: Payment, order: PaymentOrder) -> CommandResult:
+        stored = {k: getattr(existing, k) for k in asdict(order)}
+        if stored != asdict(order):
+            raise ConflictError(f"order {order.order_id} exists with different details")
+        return CommandResult(existing.id, existing.status, "unchanged")
+
+    def _change(
+        self, payment_id: UUID, decide: Callable[[Payment], bool], delivery: Delivery | None
+    ) -> CommandResult:
+        for attempt in range(MAX_ATTEMPTS):
+            if delivery and self.has_delivery(delivery.provider, delivery.event_key):
+                return CommandResult(payment_id, self.get_payment(payment_id).status, "duplicate")
+            payment = self.get_payment(payment_id)
+            if not decide(payment):
+                return CommandResult(payment.id, payment.status, "unchanged")
+            related = self._reactions(payment)
+            if delivery:
+                related.append(ProviderDelivery(payment_id=payment.id, **asdict(delivery)))
+            try:
+                recordings = self.save(payment, *related)
+            except IntegrityError:
+                # Another writer changed this payment or applied this delivery.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter only
+                continue
+            return CommandResult(
+                payment.id, payment.status, "applied", recordings[-1].notification.id
+            )
+        raise ConflictError(f"payment {payment_id} is changing too fast; retry")
+
+    @staticmethod
+    def _reactions(payment: Payment) -> list[Any]:
+        """Events that must be saved atomically with the payment's new events."""
+        if not any(isinstance(e, Payment.Completed) for e in payment.pending_events):
+            return []
+        amount = Money(payment.amount, payment.currency).format()
+        return [
+            TrainerNotification(
+                trainer_id=payment.trainer_id,
+                booking_id=payment.booking_id,
+                payment_id=payment.id,
+                kind="payment_completed",
+                title="New booking paid",
+                message=(
+                    f"{payment.customer_name} paid {amount} for the session on "
+                    f"{payment.booking_date}."
+                ),
+            )
+        ]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,91 @@
+"""All configuration in one object, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TOSS_API_BASE = "https://api.tosspayments.com"
+DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
+
+
+class Settings(BaseSettings):
+    """The contract's variables. Attribute names drop the prefix; env names keep it."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///./ledger.db", validation_alias="LEDGER_DATABASE_URL")
+    timezone: str = Field("Asia/Seoul", validation_alias="LEDGER_TIMEZONE")
+    admin_token: SecretStr | None = Field(None, validation_alias="LEDGER_ADMIN_TOKEN")
+    auditor_token: SecretStr | None = Field(None, validation_alias="LEDGER_AUDITOR_TOKEN")
+    secret_key: SecretStr | None = Field(None, validation_alias="LEDGER_SECRET_KEY")
+    stripe_webhook_secret: SecretStr | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET")
+    stripe_api_key: SecretStr | None = Field(None, validation_alias="STRIPE_API_KEY")
+    stripe_api_base: str = Field(DEFAULT_STRIPE_API_BASE, validation_alias="STRIPE_API_BASE")
+    toss_secret_key: SecretStr | None = Field(None, validation_alias="TOSS_SECRET_KEY")
+    toss_api_base: str = Field(DEFAULT_TOSS_API_BASE, validation_alias="TOSS_API_BASE")
+    max_body_bytes: int = Field(262144, gt=0, validation_alias="LEDGER_MAX_BODY_BYTES")
+    provider_timeout_seconds: float = Field(
+        8.0, gt=0, validation_alias="LEDGER_PROVIDER_TIMEOUT_SECONDS"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone: fail at start-up, not at midnight
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError("LEDGER_DATABASE_URL must start with sqlite:// or postgresql://")
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment `eventsourcing` reads to pick and configure its recorders."""
+        if self.is_postgres:
+            return postgres_env(self.database_url)
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path(self)}
+
+
+def sqlite_path(settings: Settings) -> str:
+    path = settings.database_url.removeprefix("sqlite://").removeprefix("/")
+    if path in ("", ":memory:"):
+        # Shared-cache memory database, so projections in this process see the events.
+        return "file:ledger?mode=memory&cache=shared"
+    return str(Path(path))
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    """postgresql://user:pass@host:port/db[?schema=name] → eventsourcing's POSTGRES_* keys.
+
+    `schema` is our extension: several ledgers (or test runs) can share one database.
+    """
+    parsed = urlparse(url)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parsed.port or 5432),
+        "POSTGRES_USER": unquote(parsed.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_MAX_OVERFLOW": "10",
+    }
+    schema = parse_qs(parsed.query).get("schema")
+    if schema:
+        env["POSTGRES_SCHEMA"] = schema[0]
+    return env

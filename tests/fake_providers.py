@@ -1,0 +1,879 @@
+"""A real HTTP server imitating the slices of Toss Payments and Stripe our service calls.
+
+Tests point the real ``httpx`` client and the real ``stripe`` SDK at ``FakeProviders.base_url``
+so request encoding, auth headers, error parsing and timeouts are exercised end to end instead
+of being mocked away.
+
+Built on stdlib ``ThreadingHTTPServer`` rather than uvicorn: no event loop to manage from a
+test thread, shutdown is synchronous, and a deliberately slow handler only blocks its own thread.
+
+Shapes follow the public docs (Toss API version 2022-11-16, Stripe v1):
+- Toss Payment objects carry ``cancels: null`` (not ``[]``) until the first cancel, as Toss does.
+- Toss errors are ``{"code", "message"}`` with a 4xx/5xx status.
+- Stripe errors are ``{"error": {"type", "code", "message", "param"}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import stripe
+
+KST = timezone(timedelta(hours=9))
+
+Provider = Literal["toss", "stripe"]
+
+# Toss answers in Korean; the messages are copied in spirit so logs read like production.
+_TOSS_MSG_NOT_FOUND = "존재하지 않는 결제 정보 입니다."
+_TOSS_MSG_ALREADY_PROCESSED = "이미 처리된 결제 입니다."
+_TOSS_MSG_INVALID = "잘못된 요청입니다."
+_TOSS_MSG_UNAUTHORIZED = "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다."
+_TOSS_MSG_INTERNAL = "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요."
+
+_TOSS_CONFIRMABLE = frozenset({"READY", "IN_PROGRESS"})
+_TOSS_ALREADY_PROCESSED = frozenset({"DONE", "CANCELED", "PARTIAL_CANCELED", "WAITING_FOR_DEPOSIT"})
+_TOSS_CANCELABLE = frozenset({"DONE", "PARTIAL_CANCELED", "WAITING_FOR_DEPOSIT"})
+_STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+
+
+def _kst_now() -> str:
+    # Toss timestamps are second-precision ISO-8601 with an explicit +09:00 offset.
+    return datetime.now(KST).isoformat(timespec="seconds")
+
+
+def _toss_event_time() -> str:
+    # Webhook envelopes use a local (KST) timestamp without offset, microsecond precision.
+    return datetime.now(KST).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _toss_transaction_key() -> str:
+    return uuid.uuid4().hex.upper()
+
+
+def _stripe_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def _decode_stripe_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Turn ``metadata[order_id]=x`` style keys (stripe's form encoding) into nested dicts."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if "[" in key and key.endswith("]"):
+            head, _, rest = key.partition("[")
+            parts = [head, *rest[:-1].split("][")]
+        else:
+            parts = [key]
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):  # scalar then nested under same key: keep last
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # keys lower-cased
+    body: bytes
+    json: Any | None  # parsed when the body is JSON
+    form: dict[str, Any] | None  # parsed (nested) when the body is form-encoded
+    provider: Provider | None  # which fake answered it; None for unrouted paths
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class _Failure:
+    status: int
+    delay: float
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class _Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Never join handler threads on close: a handler may be sleeping to simulate a timeout.
+    block_on_close = False
+
+    def __init__(self, fake: FakeProviders) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so no idle keep-alive threads outlive stop().
+    protocol_version = "HTTP/1.0"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Keep pytest output clean; the fake records requests itself.
+        return
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        response = self.server.fake._handle(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+        )
+        if response is None:  # server stopped while the handler was sleeping
+            return
+        payload = _json_bytes(response.body)
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (timeout test); nothing left to do.
+            pass
+
+
+class FakeProviders:
+    """Fake Toss Payments + Stripe API on one local port.
+
+    Toss lives under ``/v1/payments``; everything else under ``/v1`` is treated as Stripe.
+    All state is guarded by one lock so handler threads and test code can interleave safely.
+    """
+
+    def __init__(
+        self,
+        toss_secret_key: str = "test_sk_fake",
+        stripe_api_key: str = "sk_test_fake",
+        stripe_webhook_secret: str = "whsec_test_fake",
+    ) -> None:
+        self.toss_secret_key = toss_secret_key
+        self.stripe_api_key = stripe_api_key
+        self.stripe_webhook_secret = stripe_webhook_secret
+        self.base_url = ""
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.RLock()
+        self._requests: list[RecordedRequest] = []
+        self._reset_state()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        self._stopping.clear()
+        self._server = _Server(self)
+        host, port = self._server.server_address[:2]
+        self.base_url = f"http://{host!s}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-providers",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping on a `delay`
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeProviders:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._toss_payments: dict[str, dict[str, Any]] = {}
+        self._toss_failures: list[_Failure] = []
+        self._toss_confirm_failures: list[_Failure] = []
+        self._toss_va_secrets: list[str] = []
+        self._toss_idempotency: dict[str, _Response] = {}
+        self._stripe_sessions: dict[str, dict[str, Any]] = {}
+        self._stripe_refunds: list[dict[str, Any]] = []
+        self._stripe_failures: list[_Failure] = []
+        self._stripe_idempotency: dict[str, tuple[bytes, _Response]] = {}
+
+    # ------------------------------------------------------------------ recording
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def calls(self, method: str, path_prefix: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [
+                r
+                for r in self._requests
+                if r.method == method.upper() and r.path.startswith(path_prefix)
+            ]
+
+    def provider_calls(self, provider: Provider) -> list[RecordedRequest]:
+        """Everything that reached one provider: ``assert not fake.provider_calls("toss")``."""
+        with self._lock:
+            return [r for r in self._requests if r.provider == provider]
+
+    # ------------------------------------------------------------------ Toss setup
+
+    def toss_payment(
+        self,
+        payment_key: str,
+        order_id: str,
+        amount: int,
+        status: str = "READY",
+        method: str = "카드",
+        secret: str | None = None,
+        currency: str = "KRW",
+    ) -> dict[str, Any]:
+        """Register (or overwrite) a Toss Payment object; returns a copy of it."""
+        with self._lock:
+            payment = self._new_toss_payment(payment_key, order_id, amount, method, currency)
+            payment["secret"] = secret
+            self._toss_payments[payment_key] = payment
+            return self.toss_set_status(payment_key, status)
+
+    def toss_set_status(
+        self, payment_key: str, status: str, cancels: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Move a known payment to `status`, keeping the object internally consistent.
+
+        `cancels` replaces the cancel history (missing fields are filled in) and
+        ``balanceAmount`` is recomputed from it. CANCELED without any cancel history gets
+        one full-amount cancel synthesised, because a real CANCELED payment always has one.
+        """
+        with self._lock:
+            p = self._toss_payments[payment_key]
+            p["status"] = status
+            if cancels is not None:
+                filled, balance = [], p["totalAmount"]
+                for c in cancels:
+                    balance -= int(c["cancelAmount"])
+                    filled.append(self._fill_cancel({"refundableAmount": balance, **c}))
+                p["cancels"] = filled or None
+            if status == "CANCELED" and not p["cancels"]:
+                p["cancels"] = [self._fill_cancel({"cancelAmount": p["totalAmount"]})]
+            if p["cancels"]:
+                canceled = sum(int(c["cancelAmount"]) for c in p["cancels"])
+                p["balanceAmount"] = p["totalAmount"] - canceled
+                p["lastTransactionKey"] = p["cancels"][-1]["transactionKey"]
+            else:
+                p["balanceAmount"] = p["totalAmount"]
+            if status in {"DONE", "CANCELED", "PARTIAL_CANCELED"} and p["approvedAt"] is None:
+                p["approvedAt"] = _kst_now()
+                if p["lastTransactionKey"] is None:
+                    p["lastTransactionKey"] = _toss_transaction_key()
+            if status == "WAITING_FOR_DEPOSIT" and p["virtualAccount"] is None:
+                p["method"] = "가상계좌"
+                p["virtualAccount"] = self._virtual_account()
+            if p["virtualAccount"] is not None:
+                # Toss flips settlementStatus once the deposit arrives.
+                p["virtualAccount"]["settlementStatus"] = (
+                    "COMPLETED" if status in {"DONE", "PARTIAL_CANCELED"} else "INCOMPLETED"
+                )
+            if p["card"] is None and p["method"] == "카드" and p["approvedAt"] is not None:
+                p["card"] = self._card(p)
+            return copy.deepcopy(p)
+
+    def toss_get(self, payment_key: str) -> dict[str, Any]:
+        """Current state of a payment as the fake sees it (copy)."""
+        with self._lock:
+            return copy.deepcopy(self._toss_payments[payment_key])
+
+    def toss_fail_next_confirm(self, code: str, message: str, status: int = 400) -> None:
+        """Queue a Toss error body for the next confirm (e.g. REJECT_CARD_PAYMENT)."""
+        with self._lock:
+            self._toss_confirm_failures.append(_Failure(status, 0.0, code, message))
+
+    def toss_fail_next(self, status: int = 500, delay: float = 0.0) -> None:
+        """Queue a failure for the next Toss call of any kind (calls queue up FIFO).
+
+        With `delay`, the handler sleeps first (to trip client timeouts). A `status` below
+        400 means "just slow": after the delay the request is processed normally.
+        Injected failures are never stored under an Idempotency-Key, so a retry with the same
+        key reaches the normal logic, like a request that never reached the provider.
+        """
+        with self._lock:
+            self._toss_failures.append(_Failure(status, delay))
+
+    def toss_virtual_account_next_confirm(self, secret: str) -> None:
+        """Make the next confirm issue a virtual account (WAITING_FOR_DEPOSIT) with `secret`."""
+        with self._lock:
+            self._toss_va_secrets.append(secret)
+
+    def toss_webhook_body(
+        self, payment_key: str, event_type: str = "PAYMENT_STATUS_CHANGED"
+    ) -> bytes:
+        with self._lock:
+            data = copy.deepcopy(self._toss_payments[payment_key])
+        return _json_bytes({"eventType": event_type, "createdAt": _toss_event_time(), "data": data})
+
+    def toss_deposit_callback_body(
+        self, payment_key: str, secret: str, status: str = "DONE"
+    ) -> bytes:
+        """Flat DEPOSIT_CALLBACK body. Does not change the payment: call toss_set_status too."""
+        with self._lock:
+            p = self._toss_payments[payment_key]
+            transaction_key = p["lastTransactionKey"] or _toss_transaction_key()
+            order_id = p["orderId"]
+        return _json_bytes(
+            {
+                "createdAt": _toss_event_time(),
+                "secret": secret,
+                "status": status,
+                "transactionKey": transaction_key,
+                "orderId": order_id,
+            }
+        )
+
+    # ------------------------------------------------------------------ Stripe setup
+
+    def stripe_session(
+        self,
+        session_id: str,
+        order_id: str,
+        amount_total: int,
+        currency: str = "usd",
+        payment_status: str = "paid",
+        status: str = "complete",
+        payment_intent: str | None = None,
+        use_client_reference_id: bool = False,
+    ) -> dict[str, Any]:
+        """Register a Checkout Session; `payment_intent` defaults to a fresh ``pi_...`` id."""
+        now = int(time.time())
+        session: dict[str, Any] = {
+            "id": session_id,
+            "object": "checkout.session",
+            "amount_subtotal": amount_total,
+            "amount_total": amount_total,
+            "cancel_url": "https://example.test/cancel",
+            "client_reference_id": order_id if use_client_reference_id else None,
+            "created": now,
+            "currency": currency,
+            "customer": None,
+            "expires_at": now + 86400,
+            "livemode": False,
+            "metadata": {} if use_client_reference_id else {"order_id": order_id},
+            "mode": "payment",
+            "payment_intent": payment_intent or _stripe_id("pi"),
+            "payment_status": payment_status,
+            "status": status,
+            "success_url": "https://example.test/success",
+            "url": None,
+        }
+        with self._lock:
+            self._stripe_sessions[session_id] = session
+            return copy.deepcopy(session)
+
+    def stripe_refunds(self) -> list[dict[str, Any]]:
+        """Refunds the fake has created so far (copies)."""
+        with self._lock:
+            return copy.deepcopy(self._stripe_refunds)
+
+    def stripe_fail_next(self, status: int = 500, delay: float = 0.0) -> None:
+        """Same semantics as toss_fail_next, for the next Stripe call."""
+        with self._lock:
+            self._stripe_failures.append(_Failure(status, delay))
+
+    def stripe_event(
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        event_id: str | None = None,
+        created: int | None = None,
+    ) -> bytes:
+        return json.dumps(
+            {
+                "id": event_id or _stripe_id("evt"),
+                "object": "event",
+                "api_version": stripe.api_version,
+                "created": int(time.time()) if created is None else created,
+                "data": {"object": obj},
+                "livemode": False,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "type": event_type,
+            }
+        ).encode("utf-8")
+
+    def stripe_signature(
+        self, payload: bytes, timestamp: int | None = None, secret: str | None = None
+    ) -> str:
+        """``Stripe-Signature`` header computed independently of the SDK (so tests check it)."""
+        t = int(time.time()) if timestamp is None else timestamp
+        key = (secret if secret is not None else self.stripe_webhook_secret).encode("utf-8")
+        signed = f"{t}.".encode() + payload
+        return f"t={t},v1={hmac.new(key, signed, hashlib.sha256).hexdigest()}"
+
+    # ------------------------------------------------------------------ request handling
+
+    def _handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> _Response | None:
+        url = urlsplit(raw_path)
+        path = url.path
+        provider: Provider | None
+        if path == "/v1/payments" or path.startswith("/v1/payments/"):
+            provider = "toss"
+        elif path.startswith("/v1/"):
+            provider = "stripe"
+        else:
+            provider = None
+
+        parsed_json: Any | None = None
+        form: dict[str, Any] | None = None
+        content_type = headers.get("content-type", "")
+        if body and "json" in content_type:
+            try:
+                parsed_json = json.loads(body)
+            except ValueError:
+                parsed_json = None
+        elif "x-www-form-urlencoded" in content_type:
+            form = _decode_stripe_form(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+
+        with self._lock:
+            self._requests.append(
+                RecordedRequest(
+                    method=method,
+                    path=path,
+                    query=dict(parse_qsl(url.query, keep_blank_values=True)),
+                    headers=headers,
+                    body=body,
+                    json=parsed_json,
+                    form=form,
+                    provider=provider,
+                )
+            )
+            failures = (
+                self._toss_failures
+                if provider == "toss"
+                else self._stripe_failures
+                if provider == "stripe"
+                else []
+            )
+            failure = failures.pop(0) if failures else None
+
+        if failure is not None:
+            if failure.delay > 0 and self._stopping.wait(failure.delay):
+                return None
+            if failure.status >= 400:
+                if provider == "toss":
+                    return _Response(
+                        failure.status,
+                        {
+                            "code": "FAILED_INTERNAL_SYSTEM_PROCESSING",
+                            "message": _TOSS_MSG_INTERNAL,
+                        },
+                    )
+                return _Response(
+                    failure.status,
+                    {
+                        "error": {
+                            "type": "api_error",
+                            "message": "An unknown error occurred (injected by FakeProviders).",
+                        }
+                    },
+                    {"Request-Id": _stripe_id("req")},
+                )
+
+        with self._lock:
+            if provider == "toss":
+                return self._toss_route(method, path, headers, parsed_json)
+            if provider == "stripe":
+                return self._stripe_route(method, path, headers, body, form or {})
+            return _Response(404, {"message": f"FakeProviders: no route for {method} {path}"})
+
+    # ---- Toss
+
+    @staticmethod
+    def _toss_error(status: int, code: str, message: str) -> _Response:
+        return _Response(status, {"code": code, "message": message})
+
+    def _toss_route(
+        self, method: str, path: str, headers: dict[str, str], body: Any | None
+    ) -> _Response:
+        expected = "Basic " + base64.b64encode(f"{self.toss_secret_key}:".encode()).decode()
+        if headers.get("authorization") != expected:
+            return self._toss_error(401, "UNAUTHORIZED_KEY", _TOSS_MSG_UNAUTHORIZED)
+
+        parts = [unquote(p) for p in path.split("/")[3:]]  # after /v1/payments/
+        data: dict[str, Any] = body if isinstance(body, dict) else {}
+        if method == "POST" and parts == ["confirm"]:
+            return self._toss_confirm(data)
+        if method == "GET" and len(parts) == 1 and parts[0]:
+            payment = self._toss_payments.get(parts[0])
+            if payment is None:
+                return self._toss_error(404, "NOT_FOUND_PAYMENT", _TOSS_MSG_NOT_FOUND)
+            return _Response(200, copy.deepcopy(payment))
+        if method == "POST" and len(parts) == 2 and parts[1] == "cancel":
+            key = headers.get("idempotency-key")
+            if key and key in self._toss_idempotency:
+                return self._toss_idempotency[key]
+            response = self._toss_cancel(parts[0], data)
+            if key:
+                self._toss_idempotency[key] = response
+            return response
+        return self._toss_error(404, "NOT_FOUND", f"FakeProviders: no Toss route {method} {path}")
+
+    def _toss_confirm(self, body: dict[str, Any]) -> _Response:
+        payment_key = body.get("paymentKey")
+        order_id = body.get("orderId")
+        amount = body.get("amount")
+        if (
+            not isinstance(payment_key, str)
+            or not isinstance(order_id, str)
+            or (not isinstance(amount, int) or isinstance(amount, bool))
+        ):
+            return self._toss_error(400, "INVALID_REQUEST", _TOSS_MSG_INVALID)
+        if self._toss_confirm_failures:
+            f = self._toss_confirm_failures.pop(0)
+            return self._toss_error(f.status, f.code or "INVALID_REQUEST", f.message or "")
+
+        p = self._toss_payments.get(payment_key)
+        if p is None:
+            # Payment keys come from the browser checkout we do not simulate: accept any.
+            p = self._new_toss_payment(payment_key, order_id, amount, "카드", "KRW")
+            self._toss_payments[payment_key] = p
+        if p["status"] in _TOSS_ALREADY_PROCESSED:
+            return self._toss_error(400, "ALREADY_PROCESSED_PAYMENT", _TOSS_MSG_ALREADY_PROCESSED)
+        if p["status"] not in _TOSS_CONFIRMABLE:  # ABORTED / EXPIRED
+            return self._toss_error(
+                404,
+                "NOT_FOUND_PAYMENT_SESSION",
+                "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다.",
+            )
+        if p["orderId"] != order_id or p["totalAmount"] != amount:
+            return self._toss_error(400, "INVALID_REQUEST", _TOSS_MSG_INVALID)
+
+        p["lastTransactionKey"] = _toss_transaction_key()
+        if self._toss_va_secrets:
+            p["secret"] = self._toss_va_secrets.pop(0)
+            p["method"] = "가상계좌"
+            p["card"] = None
+            p["virtualAccount"] = self._virtual_account()
+            p["status"] = "WAITING_FOR_DEPOSIT"
+        else:
+            p["status"] = "DONE"
+            p["approvedAt"] = _kst_now()
+            if p["method"] == "카드":
+                p["card"] = self._card(p)
+        return _Response(200, copy.deepcopy(p))
+
+    def _toss_cancel(self, payment_key: str, body: dict[str, Any]) -> _Response:
+        p = self._toss_payments.get(payment_key)
+        if p is None:
+            return self._toss_error(404, "NOT_FOUND_PAYMENT", _TOSS_MSG_NOT_FOUND)
+        reason = body.get("cancelReason")
+        if not isinstance(reason, str) or not reason:
+            return self._toss_error(400, "INVALID_REQUEST", _TOSS_MSG_INVALID)
+        if p["status"] == "CANCELED":
+            return self._toss_error(400, "ALREADY_CANCELED_PAYMENT", "이미 취소된 결제 입니다.")
+        if p["status"] not in _TOSS_CANCELABLE:
+            return self._toss_error(403, "NOT_CANCELABLE_PAYMENT", "취소 할 수 없는 결제 입니다.")
+        amount = body.get("cancelAmount", p["balanceAmount"])
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            return self._toss_error(400, "INVALID_REQUEST", _TOSS_MSG_INVALID)
+        if amount > p["balanceAmount"]:
+            return self._toss_error(400, "NOT_CANCELABLE_AMOUNT", "취소 할 수 없는 금액 입니다.")
+        cancel = self._fill_cancel({"cancelAmount": amount, "cancelReason": reason})
+        p["balanceAmount"] -= amount
+        cancel["refundableAmount"] = p["balanceAmount"]
+        p["cancels"] = [*(p["cancels"] or []), cancel]
+        p["lastTransactionKey"] = cancel["transactionKey"]
+        p["status"] = "CANCELED" if p["balanceAmount"] == 0 else "PARTIAL_CANCELED"
+        return _Response(200, copy.deepcopy(p))
+
+    @staticmethod
+    def _new_toss_payment(
+        payment_key: str, order_id: str, amount: int, method: str, currency: str
+    ) -> dict[str, Any]:
+        vat = round(amount / 11)
+        return {
+            "mId": "tvivarepublica",
+            "version": "2022-11-16",
+            "lastTransactionKey": None,
+            "paymentKey": payment_key,
+            "orderId": order_id,
+            "orderName": f"order {order_id}",
+            "type": "NORMAL",
+            "status": "READY",
+            "requestedAt": _kst_now(),
+            "approvedAt": None,
+            "useEscrow": False,
+            "cultureExpense": False,
+            "card": None,
+            "virtualAccount": None,
+            "transfer": None,
+            "mobilePhone": None,
+            "giftCertificate": None,
+            "cashReceipt": None,
+            "cashReceipts": None,
+            "discount": None,
+            "cancels": None,
+            "secret": None,
+            "easyPay": None,
+            "country": "KR",
+            "failure": None,
+            "isPartialCancelable": True,
+            "receipt": {"url": f"https://dashboard.tosspayments.com/receipt/{payment_key}"},
+            "checkout": {"url": f"https://api.tosspayments.com/v1/payments/{payment_key}/checkout"},
+            "currency": currency,
+            "totalAmount": amount,
+            "balanceAmount": amount,
+            "suppliedAmount": amount - vat,
+            "vat": vat,
+            "taxFreeAmount": 0,
+            "taxExemptionAmount": 0,
+            "method": method,
+            "metadata": None,
+        }
+
+    @staticmethod
+    def _fill_cancel(cancel: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "transactionKey": _toss_transaction_key(),
+            "cancelReason": "고객 요청",
+            "canceledAt": _kst_now(),
+            "taxFreeAmount": 0,
+            "taxExemptionAmount": 0,
+            "refundableAmount": 0,
+            "easyPayDiscountAmount": 0,
+            "cancelStatus": "DONE",
+            "cancelRequestId": None,
+            "receiptKey": None,
+            **cancel,
+        }
+
+    @staticmethod
+    def _virtual_account() -> dict[str, Any]:
+        return {
+            "accountType": "일반",
+            "accountNumber": "X" + "".join(str(secrets.randbelow(10)) for _ in range(13)),
+            "bankCode": "20",
+            "customerName": "김토스",
+            "dueDate": (datetime.now(KST) + timedelta(days=7)).isoformat(timespec="seconds"),
+            "refundStatus": "NONE",
+            "expired": False,
+            "settlementStatus": "INCOMPLETED",
+            "refundReceiveAccount": None,
+        }
+
+    @staticmethod
+    def _card(payment: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "amount": payment["totalAmount"],
+            "issuerCode": "71",
+            "acquirerCode": "71",
+            "number": "43301234****123*",
+            "installmentPlanMonths": 0,
+            "approveNo": "00000000",
+            "useCardPoint": False,
+            "cardType": "신용",
+            "ownerType": "개인",
+            "acquireStatus": "READY",
+            "isInterestFree": False,
+            "interestPayer": None,
+        }
+
+    # ---- Stripe
+
+    @staticmethod
+    def _stripe_error(
+        status: int,
+        message: str,
+        code: str | None = None,
+        param: str | None = None,
+        type_: str = "invalid_request_error",
+    ) -> _Response:
+        error: dict[str, Any] = {"type": type_, "message": message}
+        if code is not None:
+            error["code"] = code
+            error["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
+        if param is not None:
+            error["param"] = param
+        return _Response(status, {"error": error})
+
+    def _stripe_route(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, form: dict[str, Any]
+    ) -> _Response:
+        response = self._stripe_route_inner(method, path, headers, body, form)
+        response.headers.setdefault("Request-Id", _stripe_id("req"))
+        return response
+
+    def _stripe_route_inner(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, form: dict[str, Any]
+    ) -> _Response:
+        if headers.get("authorization") != f"Bearer {self.stripe_api_key}":
+            return self._stripe_error(
+                401, "Invalid API Key provided: " + headers.get("authorization", "")[7:15] + "***"
+            )
+        parts = [unquote(p) for p in path.split("/")[2:]]  # after /v1/
+        if method == "GET" and len(parts) == 3 and parts[:2] == ["checkout", "sessions"]:
+            session = self._stripe_sessions.get(parts[2])
+            if session is None:
+                return self._stripe_error(
+                    404, f"No such checkout.session: '{parts[2]}'", "resource_missing", "session"
+                )
+            return _Response(200, copy.deepcopy(session))
+        if method == "POST" and parts == ["refunds"]:
+            key = headers.get("idempotency-key")
+            if key and key in self._stripe_idempotency:
+                first_body, cached = self._stripe_idempotency[key]
+                if first_body != body:
+                    return self._stripe_error(
+                        400,
+                        "Keys for idempotent requests can only be used with the same parameters "
+                        "they were first used with.",
+                        type_="idempotency_error",
+                    )
+                return _Response(
+                    cached.status, cached.body, {**cached.headers, "Idempotent-Replayed": "true"}
+                )
+            response = self._stripe_create_refund(form)
+            if key:
+                self._stripe_idempotency[key] = (body, response)
+            return response
+        return self._stripe_error(
+            404, f"Unrecognized request URL ({method}: {path}).", "resource_missing"
+        )
+
+    def _stripe_create_refund(self, form: dict[str, Any]) -> _Response:
+        pi = form.get("payment_intent")
+        if not isinstance(pi, str) or not pi:
+            return self._stripe_error(
+                400,
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                "parameter_missing",
+                "payment_intent",
+            )
+        session = next(
+            (s for s in self._stripe_sessions.values() if s["payment_intent"] == pi), None
+        )
+        if session is None:
+            return self._stripe_error(
+                404, f"No such payment_intent: '{pi}'", "resource_missing", "payment_intent"
+            )
+        refunded = sum(r["amount"] for r in self._stripe_refunds if r["payment_intent"] == pi)
+        remaining = int(session["amount_total"]) - refunded
+        charge = "ch_" + pi.removeprefix("pi_")
+        if remaining <= 0:
+            return self._stripe_error(
+                400, f"Charge {charge} has already been refunded.", "charge_already_refunded"
+            )
+        raw_amount = form.get("amount")
+        if raw_amount is None:
+            amount = remaining
+        elif isinstance(raw_amount, str) and raw_amount.isdigit() and int(raw_amount) > 0:
+            amount = int(raw_amount)
+        else:
+            return self._stripe_error(
+                400, "Invalid positive integer", "parameter_invalid_integer", "amount"
+            )
+        if amount > remaining:
+            return self._stripe_error(
+                400,
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
+                f"({remaining})",
+                "amount_too_large",
+                "amount",
+            )
+        reason = form.get("reason")
+        if reason is not None and reason not in _STRIPE_REFUND_REASONS:
+            return self._stripe_error(
+                400,
+                f"Invalid reason: must be one of {', '.join(sorted(_STRIPE_REFUND_REASONS))}",
+                "parameter_invalid_string",
+                "reason",
+            )
+        metadata = form.get("metadata")
+        refund: dict[str, Any] = {
+            "id": _stripe_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": _stripe_id("txn"),
+            "charge": charge,
+            "created": int(time.time()),
+            "currency": session["currency"],
+            "destination_details": None,
+            "metadata": metadata if isinstance(metadata, dict) else {},
+            "payment_intent": pi,
+            "reason": reason,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": "succeeded",
+            "transfer_reversal": None,
+        }
+        self._stripe_refunds.append(refund)
+        return _Response(200, copy.deepcopy(refund))

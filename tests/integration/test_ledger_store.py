@@ -1,0 +1,120 @@
+"""PaymentLedger against real stores: the same cases on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from ledger.application import Delivery, PaymentLedger, PaymentOrder
+from ledger.errors import ConflictError, NotFoundError
+from ledger.payment import Payment
+from ledger.settings import Settings
+from tests.conftest import event_topics
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+def order(order_id: str = "order-1", provider: str = "stripe", amount: int = 4200) -> PaymentOrder:
+    return PaymentOrder(
+        order_id=order_id,
+        booking_id="booking-1",
+        customer_id="cust-1",
+        customer_name="Lee",
+        trainer_id="trainer-1",
+        booking_date="2026-12-01",
+        amount=amount,
+        currency="USD",
+        provider=provider,
+    )
+
+
+def open_ledger(database_url: str) -> PaymentLedger:
+    settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    return PaymentLedger(env=settings.eventsourcing_env())
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Iterator[PaymentLedger]:
+    app = open_ledger(database_url)
+    yield app
+    app.close()
+
+
+def test_restarted_application_reloads_payment_state_from_events(database_url: str) -> None:
+    first = open_ledger(database_url)
+    created = first.initiate(order())
+    first.complete(created.payment_id, "pi_1", "card", NOW)
+    first.refund(created.payment_id, "re_1", 200, "goodwill", NOW)
+    first.close()
+
+    second = open_ledger(database_url)
+    state = second.get_payment(created.payment_id).state()
+    second.close()
+    assert state["status"] == "partially_refunded"
+    assert state["refunded_amount"] == 200
+    assert state["provider_payment_id"] == "pi_1"
+
+
+def test_positions_increase_with_each_write(ledger: PaymentLedger) -> None:
+    first = ledger.initiate(order("a"))
+    second = ledger.initiate(order("b"))
+    assert first.position is not None and second.position is not None
+    assert second.position > first.position
+
+
+def test_same_order_with_other_details_is_a_conflict(ledger: PaymentLedger) -> None:
+    ledger.initiate(order())
+    with pytest.raises(ConflictError):
+        ledger.initiate(order(amount=9999))
+    with pytest.raises(ConflictError):
+        ledger.initiate(order(provider="toss"))
+    assert event_topics(ledger) == ["Initiated"]
+
+
+def test_unknown_payment_is_not_found(ledger: PaymentLedger) -> None:
+    with pytest.raises(NotFoundError):
+        ledger.find_payment("toss", "nope")
+
+
+def test_concurrent_copies_of_one_delivery_apply_once(ledger: PaymentLedger) -> None:
+    payment_id = ledger.initiate(order()).payment_id
+    delivery = Delivery("stripe", "evt_1", "checkout.session.completed")
+
+    def deliver(_: int) -> str:
+        return ledger.complete(payment_id, "pi_1", "card", NOW, delivery).outcome
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(deliver, range(20)))
+    assert outcomes.count("applied") == 1
+    assert set(outcomes) <= {"applied", "duplicate", "unchanged"}
+    topics = event_topics(ledger)
+    assert topics.count("Completed") == 1
+    assert topics.count("Sent") == 1  # one notification to the trainer
+    assert topics.count("Applied") == 1  # one delivery receipt
+
+
+def test_concurrent_different_deliveries_all_take_effect(ledger: PaymentLedger) -> None:
+    payment_id = ledger.initiate(order(amount=1000)).payment_id
+    ledger.complete(payment_id, "pi_1", "card", NOW)
+
+    def refund(i: int) -> str:
+        return ledger.refund(
+            payment_id, f"re_{i}", 100, "", NOW, Delivery("stripe", f"evt_{i}", "x")
+        ).outcome
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        outcomes = list(pool.map(refund, range(10)))
+    assert outcomes == ["applied"] * 10
+    payment = ledger.get_payment(payment_id)
+    assert payment.refunded_amount == 1000 and payment.status == "refunded"
+
+
+def test_historical_version_of_a_payment_can_be_loaded(ledger: PaymentLedger) -> None:
+    payment_id = ledger.initiate(order()).payment_id
+    ledger.complete(payment_id, "pi_1", "card", NOW)
+    assert ledger.get_payment(payment_id, version=1).status == "pending"
+    assert ledger.get_payment(payment_id).status == "completed"
+    assert isinstance(ledger.get_payment(payment_id), Payment)

@@ -1,0 +1,30 @@
+import pytest
+
+from ledger.money import CurrencyMismatchError, Money, minor_unit_exponent
+
+
+def test_amounts_add_exactly_in_minor_units() -> None:
+    assert Money(1999, "usd") + Money(1, "USD") == Money(2000, "USD")
+
+
+def test_mixing_currencies_is_refused() -> None:
+    with pytest.raises(CurrencyMismatchError):
+        Money(15000, "KRW") + Money(100, "USD")
+
+
+@pytest.mark.parametrize("amount", [12.34, 15000.0, "15000", True])
+def test_non_integer_amounts_are_refused(amount: object) -> None:
+    with pytest.raises(TypeError):
+        Money(amount, "KRW")  # type: ignore[arg-type]
+
+
+def test_invalid_currency_code_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Money(1, "WON!")
+
+
+def test_zero_decimal_currencies_format_without_minor_unit() -> None:
+    assert minor_unit_exponent("KRW") == 0 and minor_unit_exponent("JPY") == 0
+    assert Money(15000, "KRW").format() == "15,000 KRW"
+    assert Money(123456, "USD").format() == "1,234.56 USD"
+    assert Money(1234, "KWD").format() == "1.234 KWD"

@@ -218,7 +218,7 @@ class PaymentLedger(Application[UUID]):
                 recordings = self.save(payment, *related)
             except IntegrityError:
                 # Another writer changed this payment or applied this delivery.
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter only
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             return CommandResult(
                 payment.id, payment.status, "applied", recordings[-1].notification.id

@@ -13,13 +13,15 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.providers.stripe import StripePayments, make_client
 from api.providers.toss import TossClient, TossPayments
-from api.routers import checkout, ops
+from api.routers import admin, checkout, ops
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
+from projections.runtime import ReadModels
 
 
 def build_services(settings: Settings) -> Services:
     ledger = PaymentLedger(env=settings.eventsourcing_env())
+    read_models = ReadModels(settings)
     secret = settings.toss_secret_key.get_secret_value() if settings.toss_secret_key else None
     toss_client = TossClient(settings.toss_api_base, secret, settings.provider_timeout_seconds)
     stripe_key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else None
@@ -31,19 +33,25 @@ def build_services(settings: Settings) -> Services:
         ledger=ledger,
         toss=TossPayments(ledger, toss_client),
         stripe=StripePayments(ledger, stripe_client),
+        read_models=read_models,
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, run_projections: bool = True) -> FastAPI:
+    """The service. `run_projections=False` serves reads from views that another process
+    (`ledger project`) keeps current."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings)
         app.state.services = services
+        if run_projections:
+            services.read_models.start()
         try:
             yield
         finally:
+            services.read_models.close()
             services.toss.client.close()
             services.ledger.close()
 
@@ -51,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(checkout.router)
+    app.include_router(admin.router)
     app.include_router(ops.router)
     logging.getLogger("ledger").setLevel(logging.INFO)
     return app

@@ -64,3 +64,40 @@ class PaymentStatus(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class PaymentRow(BaseModel):
+    payment_id: UUID
+    order_id: str
+    booking_id: str
+    customer_name: str
+    trainer_id: str
+    booking_date: str
+    amount: int
+    refunded_amount: int
+    currency: str
+    status: str
+    provider: str
+    created_at: str
+    completed_at: str | None
+    failure_code: str | None
+    failure_message: str | None
+
+
+class PaymentPage(BaseModel):
+    items: list[PaymentRow]
+    next_cursor: str | None
+
+
+class NotificationItem(BaseModel):
+    notification_id: UUID
+    title: str
+    message: str
+    sent_at: str
+    read: bool
+
+
+class BookingDetail(BaseModel):
+    booking_id: str
+    payments: list[PaymentRow]
+    trainer_notifications: list[NotificationItem]

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TOSS_API_BASE = "https://api.tosspayments.com"
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
+SQLITE_RECORDER_TOPIC = "projections.polling:PollingSQLiteApplicationRecorder"
 
 
 class Settings(BaseSettings):
@@ -58,7 +59,13 @@ class Settings(BaseSettings):
         """The environment `eventsourcing` reads to pick and configure its recorders."""
         if self.is_postgres:
             return postgres_env(self.database_url)
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path(self)}
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": sqlite_path(self),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            # The library's SQLite recorder cannot subscribe; projections need to.
+            "APPLICATION_RECORDER_TOPIC": SQLITE_RECORDER_TOPIC,
+        }
 
 
 def sqlite_path(settings: Settings) -> str:

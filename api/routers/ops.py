@@ -1,4 +1,4 @@
-"""Operations: liveness and readiness."""
+"""Operations: liveness and readiness (with each projection's lag)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,14 @@ def healthz() -> Health:
 
 @router.get("/readyz")
 def readyz(services: ServicesDep) -> JSONResponse:
+    """Ready when the store answers; `projections` says how many positions each view is behind."""
     try:
         head = services.ledger.recorder.max_notification_id() or 0
+        positions = services.read_models.positions()
     except Exception as exc:  # any store failure means not ready
         return JSONResponse({"ready": False, "error": type(exc).__name__}, status_code=503)
-    return JSONResponse({"ready": True, "head_position": head})
+    projections = {
+        name: {"position": position, "lag": max(head - position, 0)}
+        for name, position in positions.items()
+    }
+    return JSONResponse({"ready": True, "head_position": head, "projections": projections})

@@ -1,0 +1,71 @@
+"""Admin reads: the payments table and booking detail (admin or auditor token)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from api.auth import AdminReader
+from api.deps import ReadModelsDep
+from api.errors import ApiError
+from api.schemas import BookingDetail, PaymentPage
+from projections.payments_table import STATUS_FILTERS
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+StatusFilter = Literal[
+    "pending", "completed", "failed", "cancelled", "partially_refunded", "refunded",
+    "failed_or_cancelled",
+]  # fmt: skip
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "p" or not value.isdigit():
+            raise ValueError(cursor)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+
+
+@router.get("/payments", response_model=PaymentPage)
+def list_payments(
+    _: AdminReader,
+    read_models: ReadModelsDep,
+    status: StatusFilter | None = None,
+    provider: Literal["toss", "stripe"] | None = None,
+    trainer_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    rows = read_models.view("payments_table").page(
+        statuses=STATUS_FILTERS[status] if status else (),
+        provider=provider,
+        trainer_id=trainer_id,
+        before_position=decode_cursor(cursor) if cursor else None,
+        limit=limit + 1,  # one more tells whether a next page exists
+    )
+    next_cursor = encode_cursor(rows[limit - 1]["created_position"]) if len(rows) > limit else None
+    return {"items": rows[:limit], "next_cursor": next_cursor}
+
+
+@router.get("/bookings/{booking_id}", response_model=BookingDetail)
+def booking_detail(booking_id: str, _: AdminReader, read_models: ReadModelsDep) -> dict[str, Any]:
+    payments = read_models.view("payments_table").for_booking(booking_id)
+    if not payments:
+        raise ApiError(404, "unknown_booking", f"no payments for booking {booking_id}")
+    notifications = (
+        read_models.view("notifications").for_booking(booking_id)
+        if "notifications" in read_models.views
+        else []
+    )
+    return {"booking_id": booking_id, "payments": payments, "trainer_notifications": notifications}

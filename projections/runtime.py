@@ -1,0 +1,152 @@
+"""Composition root of the read side: every projection's view, its runner, its rebuild."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.projection import BaseProjectionRunner, Projection
+from eventsourcing.utils import Environment
+
+from ledger.application import PaymentLedger
+from ledger.settings import Settings
+from projections.base import View
+from projections.payments_table import PaymentsTableProjection
+
+log = logging.getLogger("ledger.projections")
+
+# Name → projection class. Each class maps a backend name to its view class.
+PROJECTIONS: dict[str, type[Any]] = {
+    PaymentsTableProjection.name: PaymentsTableProjection,
+}
+REBUILD_PAGE = 1000
+RESTART_DELAY_SECONDS = 1.0
+
+
+class ReadModels:
+    """The views of all projections in this process, and (optionally) their runners."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.env = settings.eventsourcing_env()
+        backend = "postgres" if settings.is_postgres else "sqlite"
+        self.views: dict[str, View] = {}
+        for name, projection_class in PROJECTIONS.items():
+            factory = InfrastructureFactory.construct(env=Environment(name, self.env))
+            view = factory.tracking_recorder(projection_class.views[backend])
+            assert isinstance(view, View)
+            self.views[name] = view
+        self._runners: dict[str, BaseProjectionRunner[PaymentLedger]] = {}
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    def view(self, name: str) -> Any:
+        return self.views[name]
+
+    # --- running --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run every projection in background threads, restarting any that fails."""
+        for name in PROJECTIONS:
+            self._start_runner(name)
+        self._supervisor = threading.Thread(target=self._supervise, name="projections", daemon=True)
+        self._supervisor.start()
+
+    def _start_runner(self, name: str) -> None:
+        projection: Projection[Any] = PROJECTIONS[name](view=self.views[name])
+        runner: BaseProjectionRunner[PaymentLedger] = BaseProjectionRunner(
+            projection=projection,
+            application_class=PaymentLedger,
+            tracking_recorder=self.views[name],
+            topics=(),
+            env=self.env,
+        )
+        self._runners[name] = runner.__enter__()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(RESTART_DELAY_SECONDS):
+            for name, runner in list(self._runners.items()):
+                if runner.is_interrupted.is_set() and not self._stopping.is_set():
+                    try:
+                        runner.__exit__(None, None, None)
+                    except Exception:
+                        log.exception("projection %s failed; restarting it", name)
+                    self._start_runner(name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+        for name, runner in self._runners.items():
+            try:
+                runner.__exit__(None, None, None)
+            except Exception:
+                log.exception("projection %s stopped with an error", name)
+        self._runners.clear()
+
+    def run_forever(self) -> None:
+        """`ledger project`: run until interrupted."""
+        self.start()
+        try:
+            self._stopping.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    # --- reading --------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        return {
+            name: view.max_tracking_id(PaymentLedger.name) or 0 for name, view in self.views.items()
+        }
+
+    def wait(self, position: int, timeout: float, names: tuple[str, ...] = ()) -> None:
+        """Block until the named views (default: all) have processed `position`.
+
+        Raises TimeoutError when they have not caught up in time.
+        """
+        for name in names or tuple(self.views):
+            self.views[name].wait(PaymentLedger.name, position, timeout=timeout)
+
+    # --- rebuilding -----------------------------------------------------------------
+
+    def rebuild(self, name: str, ledger: PaymentLedger, progress: Callable[[int], None]) -> int:
+        """Drop the view and replay the whole history into it, a page at a time.
+
+        Memory stays flat: one page of events is held at a time. Returns events replayed.
+        """
+        view = self.views[name]
+        view.drop()
+        view.create_table()
+        projection: Projection[Any] = PROJECTIONS[name](view=view)
+        count = 0
+        for page in _pages(ledger):
+            with view.batch():
+                for notification in page:
+                    domain_event = ledger.mapper.to_domain_event(notification)
+                    projection.process_event(domain_event, Tracking(ledger.name, notification.id))
+            count += len(page)
+            progress(len(page))
+        return count
+
+    def close(self) -> None:
+        self.stop()
+        for view in self.views.values():
+            view.datastore.close()  # type: ignore[attr-defined]
+
+
+def _pages(ledger: PaymentLedger) -> Iterator[list[Any]]:
+    after = 0
+    while True:
+        page = list(
+            ledger.recorder.select_notifications(
+                start=after, limit=REBUILD_PAGE, inclusive_of_start=False
+            )
+        )
+        if not page:
+            return
+        yield page
+        after = page[-1].id

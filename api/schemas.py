@@ -101,3 +101,10 @@ class BookingDetail(BaseModel):
     booking_id: str
     payments: list[PaymentRow]
     trainer_notifications: list[NotificationItem]
+
+
+class TrainerInbox(BaseModel):
+    items: list[NotificationItem]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for older notifications (extension)"
+    )

@@ -14,6 +14,7 @@ from eventsourcing.utils import Environment
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from projections.base import View
+from projections.notifications import NotificationsProjection
 from projections.payments_table import PaymentsTableProjection
 
 log = logging.getLogger("ledger.projections")
@@ -21,6 +22,7 @@ log = logging.getLogger("ledger.projections")
 # Name → projection class. Each class maps a backend name to its view class.
 PROJECTIONS: dict[str, type[Any]] = {
     PaymentsTableProjection.name: PaymentsTableProjection,
+    NotificationsProjection.name: NotificationsProjection,
 }
 REBUILD_PAGE = 1000
 RESTART_DELAY_SECONDS = 1.0

@@ -13,7 +13,7 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.providers.stripe import StripePayments, make_client
 from api.providers.toss import TossClient, TossPayments
-from api.routers import admin, checkout, ops, trainers
+from api.routers import admin, audit, checkout, ops, trainers
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from projections.runtime import ReadModels
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
     app.include_router(checkout.router)
     app.include_router(admin.router)
     app.include_router(trainers.router)
+    app.include_router(audit.router)
     app.include_router(ops.router)
     logging.getLogger("ledger").setLevel(logging.INFO)
     return app

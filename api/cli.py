@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,19 +54,25 @@ def rebuild(
     projection: Annotated[
         list[str] | None, typer.Option("--projection", help="only this projection (repeatable)")
     ] = None,
+    reset_audit_chain: Annotated[
+        bool,
+        typer.Option(
+            "--reset-audit-chain",
+            help="also allow --projection audit_chain: re-hash the events as they are NOW",
+        ),
+    ] = False,
 ) -> None:
     """Drop the read models and rebuild them from the event history.
 
     Stop `ledger serve`/`ledger project` first: a running runner would race the rebuild.
+    The audit hash chain is left alone unless named and `--reset-audit-chain` is given:
+    re-hashing the current events would hide any tampering with them.
     """
     from ledger.application import PaymentLedger
-    from projections.runtime import PROJECTIONS, ReadModels
+    from projections.runtime import ReadModels
 
     settings = Settings()
-    names = projection or list(PROJECTIONS)
-    unknown = sorted(set(names) - set(PROJECTIONS))
-    if unknown:
-        raise typer.BadParameter(f"unknown projection(s) {unknown}; known: {sorted(PROJECTIONS)}")
+    names = _rebuild_names(projection, reset_audit_chain)
     ledger = PaymentLedger(env=settings.eventsourcing_env())
     read_models = ReadModels(settings)
     total = ledger.recorder.max_notification_id() or 0
@@ -75,6 +84,72 @@ def rebuild(
     finally:
         read_models.close()
         ledger.close()
+
+
+def _rebuild_names(requested: list[str] | None, reset_audit_chain: bool) -> list[str]:
+    from projections.runtime import PROJECTIONS
+
+    def by_default(name: str) -> bool:
+        return bool(getattr(PROJECTIONS[name], "rebuild_by_default", True))
+
+    names = requested or [name for name in PROJECTIONS if by_default(name)]
+    unknown = sorted(set(names) - set(PROJECTIONS))
+    if unknown:
+        raise typer.BadParameter(f"unknown projection(s) {unknown}; known: {sorted(PROJECTIONS)}")
+    guarded = [name for name in names if not by_default(name)]
+    if guarded and not reset_audit_chain:
+        raise typer.BadParameter(
+            f"{guarded} is the tamper-evident audit chain; rebuilding re-hashes the events as "
+            "they are now and would hide tampering. Run `ledger verify` and keep an export "
+            "first, then add --reset-audit-chain if you really mean it."
+        )
+    return names
+
+
+@cli.command()
+def verify(
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="check an export (JSON lines) offline, without a database"),
+    ] = None,
+) -> None:
+    """Check the event history's hash chain; exit 1 naming the first bad event."""
+    from ledger.audit import verify_export
+    from projections.audit_log import opened
+
+    if file is not None:
+        with file.open("rb") as lines:
+            verdict = verify_export(lines)
+    else:
+        with opened(Settings()) as log:
+            verdict = log.verify()
+    if not verdict.ok:
+        bad = verdict.first_bad_position
+        where = f"position {bad}" if bad is not None else "an unreadable line"
+        typer.echo(f"TAMPERED: first bad event at {where}: {verdict.problem}", err=True)
+        typer.echo(f"{verdict.events_checked} events intact before it", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"ok: {verdict.events_checked} events checked; head position {verdict.head_position}, "
+        f"hash {verdict.head_hash}"
+    )
+    if verdict.unchained:
+        typer.echo(f"({verdict.unchained} newer events not chained yet)", err=True)
+
+
+@cli.command()
+def export(
+    after: Annotated[int, typer.Option(min=0, help="only events after this position")] = 0,
+) -> None:
+    """Write the event history as JSON lines (with hash-chain links) to stdout, in order."""
+    from projections.audit_log import opened
+
+    out = sys.stdout.buffer
+    with opened(Settings()) as log:
+        for item in log.stream(after):
+            line = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+            out.write(line.encode("utf-8") + b"\n")
+    out.flush()
 
 
 @token_cli.command("trainer")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
@@ -107,4 +107,41 @@ class TrainerInbox(BaseModel):
     items: list[NotificationItem]
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for older notifications (extension)"
+    )
+
+
+class AuditEvent(BaseModel):
+    """One stored event as auditors see it; `hash` covers every field but the two hashes
+    (see README, "Audit")."""
+
+    position: int = Field(description="Event-store position: commit order, stable")
+    event_id: str = Field(description="uuid5 of (aggregate_id, version)")
+    type: str = Field(description="The stored topic, e.g. ledger.payment:Payment.Completed")
+    aggregate_id: str
+    version: int
+    timestamp: str | None
+    data: Any = Field(description="The stored event state, as stored (JSON)")
+    hash: str | None = Field(description="SHA-256 link; null until the chain reaches it")
+    prev_hash: str | None
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEvent]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null at the end")
+
+
+class PaymentHistory(BaseModel):
+    events: list[AuditEvent]
+    state: dict[str, Any] | None = Field(
+        description="The payment as of `as_of`; null when it did not exist yet"
+    )
+
+
+class ChainVerification(BaseModel):
+    ok: bool
+    events_checked: int
+    head_hash: str = Field(description="Hash of the last intact link (64 zeros when none)")
+    first_bad_position: int | None
+    head_position: int | None = Field(
+        None, description="Position of the last intact link (extension)"
     )

@@ -13,6 +13,7 @@ from eventsourcing.utils import Environment
 
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
+from projections.audit_chain import AuditChainProjection
 from projections.base import View
 from projections.notifications import NotificationsProjection
 from projections.payments_table import PaymentsTableProjection
@@ -23,6 +24,8 @@ log = logging.getLogger("ledger.projections")
 PROJECTIONS: dict[str, type[Any]] = {
     PaymentsTableProjection.name: PaymentsTableProjection,
     NotificationsProjection.name: NotificationsProjection,
+    # The audit hash chain: not rebuilt by default (see AuditChainProjection).
+    AuditChainProjection.name: AuditChainProjection,
 }
 REBUILD_PAGE = 1000
 RESTART_DELAY_SECONDS = 1.0

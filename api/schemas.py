@@ -66,6 +66,32 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+# Currency → net minor units; a currency without net revenue is left out.
+Revenue = dict[str, int]
+
+
+class ProviderStats(BaseModel):
+    count: int = Field(description="Paid payments: completed, partially_refunded or refunded")
+    revenue: Revenue
+
+
+class ProvidersStats(BaseModel):
+    toss: ProviderStats
+    stripe: ProviderStats
+
+
+class AdminStats(BaseModel):
+    total_revenue: Revenue = Field(description="Net of refunds, all time")
+    today_revenue: Revenue = Field(description="Net of refunds, completed today (LEDGER_TIMEZONE)")
+    month_revenue: Revenue = Field(description="Net of refunds, completed this calendar month")
+    completed_count: int
+    pending_count: int
+    failed_count: int
+    cancelled_count: int
+    refunded_count: int = Field(description="refunded + partially_refunded payments")
+    by_provider: ProvidersStats
+
+
 class PaymentRow(BaseModel):
     payment_id: UUID
     order_id: str

@@ -17,6 +17,7 @@ from projections.audit_chain import AuditChainProjection
 from projections.base import View
 from projections.notifications import NotificationsProjection
 from projections.payments_table import PaymentsTableProjection
+from projections.revenue import RevenueProjection, RevenueView
 
 log = logging.getLogger("ledger.projections")
 
@@ -24,10 +25,15 @@ log = logging.getLogger("ledger.projections")
 PROJECTIONS: dict[str, type[Any]] = {
     PaymentsTableProjection.name: PaymentsTableProjection,
     NotificationsProjection.name: NotificationsProjection,
+    RevenueProjection.name: RevenueProjection,
     # The audit hash chain: not rebuilt by default (see AuditChainProjection).
     AuditChainProjection.name: AuditChainProjection,
 }
 REBUILD_PAGE = 1000
+# Every view and every runner's application opens its own PostgreSQL pool, eagerly at its
+# minimum size; small pools keep a process with several projections far below the
+# server's max_connections. (SQLite ignores these keys.)
+READ_SIDE_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "4"}
 RESTART_DELAY_SECONDS = 1.0
 
 
@@ -35,13 +41,15 @@ class ReadModels:
     """The views of all projections in this process, and (optionally) their runners."""
 
     def __init__(self, settings: Settings) -> None:
-        self.env = settings.eventsourcing_env()
+        self.env = {**settings.eventsourcing_env(), **READ_SIDE_POOL}
         backend = "postgres" if settings.is_postgres else "sqlite"
         self.views: dict[str, View] = {}
         for name, projection_class in PROJECTIONS.items():
             factory = InfrastructureFactory.construct(env=Environment(name, self.env))
             view = factory.tracking_recorder(projection_class.views[backend])
             assert isinstance(view, View)
+            if isinstance(view, RevenueView):
+                view.zone = settings.zone  # business days are LEDGER_TIMEZONE's
             self.views[name] = view
         self._runners: dict[str, BaseProjectionRunner[PaymentLedger]] = {}
         self._stopping = threading.Event()

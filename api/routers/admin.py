@@ -1,17 +1,18 @@
-"""Admin reads: the payments table and booking detail (admin or auditor token)."""
+"""Admin reads: statistics, the payments table and booking detail (admin or auditor token)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from api.auth import AdminReader
 from api.deps import ReadModelsDep
 from api.errors import ApiError
-from api.schemas import BookingDetail, PaymentPage
+from api.schemas import AdminStats, BookingDetail, PaymentPage
 from projections.payments_table import STATUS_FILTERS
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -35,6 +36,23 @@ def decode_cursor(cursor: str) -> int:
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+
+
+def current_time() -> datetime:
+    """The clock that "today" and "this month" are read from; tests override this
+    dependency (`app.dependency_overrides`) to pin the day."""
+    return datetime.now(UTC)
+
+
+@router.get("/stats", response_model=AdminStats)
+def stats(
+    _: AdminReader,
+    read_models: ReadModelsDep,
+    now: Annotated[datetime, Depends(current_time)],
+) -> dict[str, Any]:
+    """Revenue (net of refunds, per currency) and counts, from the daily buckets."""
+    result: dict[str, Any] = read_models.view("revenue").stats(now)
+    return result
 
 
 @router.get("/payments", response_model=PaymentPage)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.pages.router import router as admin_pages
 from api.providers.stripe import StripePayments, make_client
 from api.providers.toss import TossClient, TossPayments
 from api.routers import admin, audit, checkout, ops, trainers
@@ -63,5 +64,6 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
     app.include_router(trainers.router)
     app.include_router(audit.router)
     app.include_router(ops.router)
+    app.include_router(admin_pages)
     logging.getLogger("ledger").setLevel(logging.INFO)
     return app

@@ -1,0 +1,186 @@
+// Shared by the admin pages: sign-in, the authorised fetch, error messages, money, tables.
+// The pages are static shells: everything shown is read from the JSON API with the token
+// the person typed, kept in sessionStorage (this tab only) until they sign out.
+"use strict";
+
+const Admin = (() => {
+  const TOKEN_KEY = "ledger.admin.token";
+  const EXPONENTS = JSON.parse(document.getElementById("currency-exponents").textContent);
+  const GROUPED = new Intl.NumberFormat("en-US");
+  const $ = (id) => document.getElementById(id);
+
+  class ApiFailure extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  // A message for the person, shown as it is (e.g. "no such booking").
+  class Notice extends Error {}
+
+  const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+  async function api(path) {
+    const response = await fetch(path, {
+      headers: { Authorization: `Bearer ${token()}`, Accept: "application/json" },
+      cache: "no-store",
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = body.error || {};
+      throw new ApiFailure(response.status, error.code || "", error.message || response.statusText);
+    }
+    return body;
+  }
+
+  // Amounts arrive as integers in the currency's minor unit; they are never divided as
+  // floats. BigInt keeps them exact (the API caps amounts far below 2^53). The form is the
+  // ledger's own (Money.format): "15,000 KRW", "12.34 USD".
+  function money(minor, currency) {
+    const digits = EXPONENTS[currency] ?? 2;
+    let units = BigInt(minor);
+    const sign = units < 0n ? "-" : "";
+    if (units < 0n) units = -units;
+    const scale = 10n ** BigInt(digits);
+    const fraction = digits ? `.${(units % scale).toString().padStart(digits, "0")}` : "";
+    return `${sign}${GROUPED.format(units / scale)}${fraction} ${currency}`;
+  }
+
+  // A currency map {"KRW": 150000, "USD": 1234} as "150,000 KRW; 12.34 USD".
+  function moneyMap(totals) {
+    const entries = Object.keys(totals || {}).sort().map((c) => money(totals[c], c));
+    return entries.length ? entries.join("; ") : "none";
+  }
+
+  function showMessage(text, kind = "info") {
+    const message = $("message");
+    message.textContent = text;
+    message.dataset.kind = kind;
+    message.hidden = !text;
+  }
+
+  function showSignIn(text) {
+    $("content").hidden = true;
+    $("sign-out").hidden = true;
+    $("sign-in").hidden = false;
+    showMessage(text || "Sign in to see this page.", text ? "error" : "info");
+    $("token").focus();
+  }
+
+  function explain(error) {
+    if (error instanceof Notice) return error.message;
+    if (!(error instanceof ApiFailure)) {
+      return `Could not load this page from the ledger API (${error.message}).`;
+    }
+    if (error.status === 503 && error.code === "admin_not_configured") {
+      return "Admin access is not configured on the server: LEDGER_ADMIN_TOKEN is not set.";
+    }
+    return `The ledger API answered ${error.status}: ${error.message}`;
+  }
+
+  // body[data-state] (signed-out, loading, ready, error) tells tests when a load is over.
+  const state = (name) => { document.body.dataset.state = name; };
+
+  async function show(load) {
+    if (!token()) {
+      showSignIn();
+      return state("signed-out");
+    }
+    state("loading");
+    $("sign-in").hidden = true;
+    $("sign-out").hidden = false;
+    showMessage("Loading…");
+    $("main").setAttribute("aria-busy", "true");
+    try {
+      await load();
+      showMessage("");
+      $("content").hidden = false;
+      state("ready");
+    } catch (error) {
+      if (error instanceof ApiFailure && (error.status === 401 || error.status === 403)) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        const why = error.status === 401 ? "was not accepted" : "may not read the admin pages";
+        showSignIn(`Unauthorized: that token ${why} (${error.status}). ` +
+          "Sign in with the admin or auditor token.");
+        state("signed-out");
+      } else {
+        $("content").hidden = true;
+        showMessage(explain(error), "error");
+        state("error");
+      }
+    } finally {
+      $("main").setAttribute("aria-busy", "false");
+    }
+  }
+
+  // Runs the page: `load` fills #content from the API once a token is known.
+  function start(load) {
+    $("sign-in").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const typed = $("token").value.trim();
+      if (!typed) return;
+      sessionStorage.setItem(TOKEN_KEY, typed);
+      $("token").value = "";
+      show(load);
+    });
+    $("sign-out").addEventListener("click", () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showSignIn();
+      showMessage("You are signed out.");
+      state("signed-out");
+    });
+    show(load);
+  }
+
+  // DOM building with textContent only: API data never becomes markup.
+  function cell(row, content, tag = "td") {
+    const node = document.createElement(tag);
+    if (content instanceof Node) node.append(content);
+    else node.textContent = content ?? "";
+    row.append(node);
+    return node;
+  }
+
+  function fillTable(tbody, rows, columns, emptyText) {
+    tbody.replaceChildren();
+    for (const item of rows) {
+      const row = tbody.insertRow();
+      columns.forEach((column) => cell(row, column(item)));
+    }
+    if (!rows.length) {
+      const row = tbody.insertRow();
+      cell(row, emptyText).colSpan = tbody.closest("table").tHead.rows[0].cells.length;
+    }
+  }
+
+  function link(href, text) {
+    const anchor = document.createElement("a");
+    anchor.href = href;
+    anchor.textContent = text;
+    return anchor;
+  }
+
+  const STATUS_LABELS = {
+    pending: "Pending", completed: "Completed", failed: "Failed", cancelled: "Cancelled",
+    partially_refunded: "Partially refunded", refunded: "Refunded",
+  };
+  const statusLabel = (status) => STATUS_LABELS[status] || status;
+  const PROVIDER_LABELS = { toss: "Toss", stripe: "Stripe" };
+  const providerLabel = (provider) => PROVIDER_LABELS[provider] || provider;
+  const failure = (p) => (p.failure_code ? `${p.failure_code}: ${p.failure_message || ""}` : "");
+  // ISO-8601 timestamps (any offset), shown to the second in UTC so every admin reads
+  // the same time; an unparsable one is shown as it came.
+  function when(iso) {
+    if (!iso) return "";
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return iso;
+    return `${date.toISOString().replace("T", " ").slice(0, 19)} UTC`;
+  }
+
+  return {
+    $, api, money, moneyMap, start, showMessage, fillTable, cell, link, statusLabel,
+    providerLabel, failure, when, ApiFailure, Notice,
+  };
+})();

@@ -14,7 +14,7 @@ from api.limits import BodySizeLimit
 from api.pages.router import router as admin_pages
 from api.providers.stripe import StripePayments, make_client
 from api.providers.toss import TossClient, TossPayments
-from api.routers import admin, audit, checkout, ops, trainers
+from api.routers import admin, audit, checkout, ops, trainers, webhooks
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from projections.runtime import ReadModels
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(checkout.router)
+    app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(trainers.router)
     app.include_router(audit.router)

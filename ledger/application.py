@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,25 @@ class Delivery:
     provider: str
     event_key: str
     event_type: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The provider's word that it took the money: implied by any refund it reports."""
+
+    provider_payment_id: str
+    method: str
+    approved_at: datetime
+
+
+@dataclass(frozen=True)
+class RefundReport:
+    """One refund as the provider reports it (e.g. one entry of Toss's `cancels[]`)."""
+
+    refund_id: str
+    amount: int
+    reason: str
+    refunded_at: datetime
 
 
 @dataclass(frozen=True)
@@ -141,6 +160,48 @@ class PaymentLedger(Application[UUID]):
         """Record money returned to the customer (partial or full)."""
         at = refunded_at or _now()
         return self._change(payment_id, lambda p: p.refund(refund_id, amount, reason, at), delivery)
+
+    def record_refunds(
+        self,
+        payment_id: UUID,
+        refunds: Sequence[RefundReport],
+        approval: Approval | None = None,
+        delivery: Delivery | None = None,
+    ) -> CommandResult:
+        """Record every refund of a provider report not recorded yet, in one save with the
+        delivery receipt. With `approval`, an unpaid payment is completed first: the
+        provider refunded money, so it had taken it."""
+
+        def decide(payment: Payment) -> bool:
+            changed = _approve(payment, approval)
+            for r in refunds:
+                changed = payment.refund(r.refund_id, r.amount, r.reason, r.refunded_at) or changed
+            return changed
+
+        return self._change(payment_id, decide, delivery)
+
+    def refund_to_total(
+        self,
+        payment_id: UUID,
+        refunded_total: int,
+        refund_id: str,
+        reason: str,
+        refunded_at: datetime,
+        approval: Approval | None = None,
+        delivery: Delivery | None = None,
+    ) -> CommandResult:
+        """Record, as refund `refund_id`, whatever brings the refunded amount up to the
+        provider's running total (Stripe's `amount_refunded`). Decided on the current state,
+        so money already recorded as refunded by any path is never counted twice."""
+
+        def decide(payment: Payment) -> bool:
+            changed = _approve(payment, approval)
+            missing = refunded_total - payment.refunded_amount
+            if missing > 0:
+                changed = payment.refund(refund_id, missing, reason, refunded_at) or changed
+            return changed
+
+        return self._change(payment_id, decide, delivery)
 
     def await_deposit(
         self, payment_id: UUID, provider_payment_id: str, secret: str
@@ -244,6 +305,12 @@ class PaymentLedger(Application[UUID]):
                 ),
             )
         ]
+
+
+def _approve(payment: Payment, approval: Approval | None) -> bool:
+    if approval is None or not payment.accepts("completed"):
+        return False
+    return payment.complete(approval.provider_payment_id, approval.method, approval.approved_at)
 
 
 def _now() -> datetime:

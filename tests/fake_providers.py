@@ -351,6 +351,12 @@ class FakeProviders:
         with self._lock:
             return copy.deepcopy(self._toss_payments[payment_key])
 
+    def toss_set_failure(self, payment_key: str, code: str, message: str) -> dict[str, Any]:
+        """Give a payment the `failure` object Toss attaches to ABORTED/EXPIRED payments."""
+        with self._lock:
+            self._toss_payments[payment_key]["failure"] = {"code": code, "message": message}
+            return copy.deepcopy(self._toss_payments[payment_key])
+
     def toss_fail_next_confirm(self, code: str, message: str, status: int = 400) -> None:
         """Queue a Toss error body for the next confirm (e.g. REJECT_CARD_PAYMENT)."""
         with self._lock:

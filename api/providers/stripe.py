@@ -1,18 +1,34 @@
-"""Stripe adapter: the official SDK pointed at STRIPE_API_BASE, mapped onto ledger commands."""
+"""Stripe adapter: the official SDK pointed at STRIPE_API_BASE, mapped onto ledger commands.
+
+Webhooks: https://docs.stripe.com/webhooks (signatures, retries for up to 3 days) and
+https://docs.stripe.com/api/events/types (the objects each event type carries).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import stripe
 
-from ledger.application import CommandResult, PaymentLedger
+from api.errors import ApiError
+from api.providers.webhooks import (
+    DeliveryLog,
+    WebhookOutcome,
+    ignored,
+    outcome_of,
+    parse_json_object,
+)
+from ledger.application import Approval, CommandResult, Delivery, PaymentLedger
 from ledger.errors import AmountMismatchError, LedgerError, NotFoundError, ProviderUnavailableError
 from ledger.payment import Payment, Provider
 
 log = logging.getLogger("ledger.stripe")
+
+# Stripe's own default: a signature older than this is a replay.
+SIGNATURE_TOLERANCE_SECONDS = 300
 
 
 def make_client(api_key: str | None, api_base: str, timeout: float) -> stripe.StripeClient | None:
@@ -34,12 +50,23 @@ def order_id_of(obj: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
+Handler = Callable[[Payment, dict[str, Any], datetime, Delivery], WebhookOutcome]
+
+
 class StripePayments:
-    """Confirms Stripe Checkout Sessions after the success redirect."""
+    """Confirms Stripe Checkout Sessions after the success redirect and applies webhooks."""
 
     def __init__(self, ledger: PaymentLedger, client: stripe.StripeClient | None) -> None:
         self.ledger = ledger
         self.client = client
+        self._handlers: dict[str, Handler] = {
+            "checkout.session.completed": self._session_completed,
+            "checkout.session.async_payment_succeeded": self._session_completed,
+            "checkout.session.async_payment_failed": self._session_failed,
+            "checkout.session.expired": self._session_expired,
+            "payment_intent.payment_failed": self._intent_failed,
+            "charge.refunded": self._charge_refunded,
+        }
 
     def retrieve_session(self, session_id: str) -> dict[str, Any]:
         if self.client is None:
@@ -75,6 +102,88 @@ class StripePayments:
             approved_at=datetime.now(UTC),
         )
 
+    # --- webhooks ------------------------------------------------------------------
+
+    def handle_webhook(
+        self, payload: bytes, signature: str | None, secret: str | None
+    ) -> WebhookOutcome:
+        """Verify one delivery on its raw bytes and apply it once (the event id is the key)."""
+        with DeliveryLog(Provider.STRIPE.value) as delivery:
+            event = verify_event(payload, signature, secret)
+            delivery.identify(event["id"], event["type"])
+            return delivery.finish(self._dispatch(event))
+
+    def _dispatch(self, event: dict[str, Any]) -> WebhookOutcome:
+        handler = self._handlers.get(event["type"])
+        if handler is None:
+            return ignored("unhandled_type")
+        obj = event["data"]["object"]
+        order_id = order_id_of(obj)
+        try:
+            if order_id is None:
+                raise NotFoundError("the object names no order")
+            payment = self.ledger.find_payment(Provider.STRIPE, order_id)
+        except NotFoundError:
+            # Not 404: Stripe would retry for three days a payment we will never know.
+            return ignored("unknown_order")
+        delivery = Delivery(Provider.STRIPE.value, event["id"], event["type"])
+        return handler(payment, obj, _created(event), delivery)
+
+    def _session_completed(
+        self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        check_amount(payment, session.get("amount_total"), session.get("currency"))
+        if session.get("payment_status") != "paid":
+            # Delayed methods (bank debits) complete later with async_payment_succeeded.
+            reason = f"payment_status {session.get('payment_status')}"
+            return WebhookOutcome("unchanged", payment.id, payment.status, reason=reason)
+        provider_payment_id = payment_intent_id(session) or str(session.get("id"))
+        method = ", ".join(session.get("payment_method_types") or ["card"])
+        result = self.ledger.complete(payment.id, provider_payment_id, method, at, delivery)
+        return outcome_of(result, {"completed"})
+
+    def _session_failed(
+        self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        check_amount(payment, session.get("amount_total"), session.get("currency"))
+        message = "the delayed payment of the Checkout Session failed"
+        result = self.ledger.fail(payment.id, "async_payment_failed", message, at, delivery)
+        return outcome_of(result, {"failed"})
+
+    def _session_expired(
+        self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        check_amount(payment, session.get("amount_total"), session.get("currency"))
+        result = self.ledger.cancel(payment.id, "checkout session expired", at, delivery)
+        return outcome_of(result, {"cancelled"})
+
+    def _intent_failed(
+        self, payment: Payment, intent: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        check_amount(payment, intent.get("amount"), intent.get("currency"))
+        error = intent.get("last_payment_error") or {}
+        code = str(error.get("code") or "payment_failed")
+        message = str(error.get("message") or "the payment failed")
+        result = self.ledger.fail(payment.id, code, message, at, delivery)
+        return outcome_of(result, {"failed"})
+
+    def _charge_refunded(
+        self, payment: Payment, charge: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        check_amount(payment, charge.get("amount"), charge.get("currency"))
+        total = charge.get("amount_refunded")
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise ApiError(400, "invalid_event", "charge.amount_refunded is not an amount")
+        # A refund proves the charge succeeded, should its completion arrive later.
+        method = (charge.get("payment_method_details") or {}).get("type") or "card"
+        approval = Approval(payment_intent_id(charge) or str(charge.get("id")), method, at)
+        # The running total, not a delta: a redelivered or reordered event refunds nothing twice,
+        # and the event id names the refund (the charge's `refunds` list is not always expanded).
+        result = self.ledger.refund_to_total(
+            payment.id, total, delivery.event_key, "refunded at Stripe", at, approval, delivery
+        )
+        return outcome_of(result, {"partially_refunded", "refunded"})
+
 
 def payment_intent_id(obj: dict[str, Any]) -> str | None:
     intent = obj.get("payment_intent")
@@ -89,3 +198,35 @@ def check_amount(payment: Payment, amount: Any, currency: Any) -> None:
             f"Stripe reports {amount} {str(currency or '').upper()}, "
             f"the payment is {payment.amount} {payment.currency}"
         )
+
+
+def verify_event(payload: bytes, signature: str | None, secret: str | None) -> dict[str, Any]:
+    """The event, once its signature verifies on the raw bytes (the SDK's own check)."""
+    if not secret:
+        raise ApiError(503, "webhook_not_configured", "STRIPE_WEBHOOK_SECRET is not set")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature, secret, SIGNATURE_TOLERANCE_SECONDS
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise ApiError(400, "invalid_signature", f"Stripe-Signature: {exc.user_message}") from None
+    except ValueError:  # not UTF-8, so it cannot be what Stripe signed
+        raise ApiError(400, "malformed_json", "the body is not UTF-8 JSON") from None
+    event = parse_json_object(payload)
+    data = event.get("data")
+    if (
+        not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance(data, dict)
+        or not isinstance(data.get("object"), dict)
+    ):
+        raise ApiError(400, "invalid_event", "not a Stripe event: id, type or data.object missing")
+    return event
+
+
+def _created(event: dict[str, Any]) -> datetime:
+    """When Stripe created the event: the same on every redelivery, unlike our clock."""
+    created = event.get("created")
+    if isinstance(created, int) and not isinstance(created, bool):
+        return datetime.fromtimestamp(created, UTC)
+    return datetime.now(UTC)

@@ -1,27 +1,53 @@
 """Toss Payments adapter: the HTTP client and the mapping of its answers onto ledger commands.
 
 API reference: https://docs.tosspayments.com/reference (confirm, look-up, cancel).
+Webhooks: https://docs.tosspayments.com/reference/using-api/webhook-events. They are not
+signed, so a status change is only a hint to re-read the payment from the API; a
+DEPOSIT_CALLBACK is authenticated by the `secret` the confirm answer carried.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from ledger.application import CommandResult, Delivery, PaymentLedger
+from api.errors import ApiError
+from api.providers.webhooks import (
+    DeliveryLog,
+    WebhookOutcome,
+    ignored,
+    outcome_of,
+    parse_json_object,
+)
+from ledger.application import Approval, CommandResult, Delivery, PaymentLedger, RefundReport
 from ledger.errors import (
     AmountMismatchError,
     ConflictError,
+    LedgerError,
+    NotFoundError,
     ProviderError,
     ProviderUnavailableError,
 )
 from ledger.payment import Payment, Provider, Status
 
 log = logging.getLogger("ledger.toss")
+
+STATUS_EVENTS = frozenset({"PAYMENT_STATUS_CHANGED", "CANCEL_STATUS_CHANGED"})
+DEPOSIT_CALLBACK = "DEPOSIT_CALLBACK"
+# The ledger statuses each Toss status leads to, to tell an applied report from a rejected one.
+_REACHES: dict[str, frozenset[str]] = {
+    "DONE": frozenset({"completed"}),
+    "WAITING_FOR_DEPOSIT": frozenset({"pending"}),
+    "CANCELED": frozenset({"cancelled", "refunded"}),
+    "PARTIAL_CANCELED": frozenset({"partially_refunded"}),
+    "ABORTED": frozenset({"failed"}),
+    "EXPIRED": frozenset({"cancelled"}),
+}
 
 
 class TossDeclined(Exception):
@@ -135,9 +161,10 @@ class TossPayments:
         """Move `payment` to the state of Toss's Payment object `answer`."""
         if answer.get("orderId") != payment.order_id:
             raise ConflictError("Toss payment belongs to another order", "order_mismatch")
-        if int(answer.get("totalAmount", payment.amount)) != payment.amount:
+        amount, currency = answer.get("totalAmount", payment.amount), answer.get("currency")
+        if int(amount) != payment.amount or (currency and currency != payment.currency):
             raise AmountMismatchError(
-                f"Toss reports {answer.get('totalAmount')}, not {payment.amount}"
+                f"Toss reports {amount} {currency}, not {payment.amount} {payment.currency}"
             )
         status = answer.get("status")
         key = str(answer.get("paymentKey"))
@@ -163,19 +190,94 @@ class TossPayments:
     def _apply_cancels(
         self, payment: Payment, answer: dict[str, Any], delivery: Delivery | None
     ) -> CommandResult:
-        if payment.status in (Status.PENDING, Status.FAILED):
+        unpaid = (Status.PENDING, Status.FAILED, Status.CANCELLED)
+        if answer.get("status") == "CANCELED" and payment.status in unpaid:
             return self.ledger.cancel(payment.id, "cancelled at Toss", delivery=delivery)
-        result = CommandResult(payment.id, payment.status, "unchanged")
-        # Each Toss cancel carries its own transactionKey: apply the ones we have not seen.
-        for cancel in answer.get("cancels") or []:
-            outcome = self.ledger.refund(
-                payment.id,
+        # Each Toss cancel carries its own transactionKey; all new ones go in one save, so a
+        # redelivery (or a crash half-way) can never leave some of them applied twice.
+        refunds = [
+            RefundReport(
                 refund_id=str(cancel.get("transactionKey")),
                 amount=int(cancel.get("cancelAmount", 0)),
                 reason=str(cancel.get("cancelReason") or ""),
                 refunded_at=_parse_time(cancel.get("canceledAt")),
-                delivery=None,
             )
-            if outcome.appended:
-                result = outcome
-        return result
+            for cancel in answer.get("cancels") or []  # null until the first cancel
+            if cancel.get("cancelStatus") in (None, "DONE")  # foreign easy-pay cancels pend
+        ]
+        approval = Approval(
+            str(answer.get("paymentKey")),
+            str(answer.get("method") or "unknown"),
+            _parse_time(answer.get("approvedAt")),
+        )
+        return self.ledger.record_refunds(payment.id, refunds, approval, delivery)
+
+    # --- webhooks ------------------------------------------------------------------
+
+    def handle_webhook(self, body: bytes) -> WebhookOutcome:
+        """Apply one delivery once: re-read the payment from Toss and apply what it says."""
+        with DeliveryLog(Provider.TOSS.value) as log_line:
+            message = parse_json_object(body)
+            if "eventType" in message:
+                event_type = str(message["eventType"])
+                log_line.identify(None, event_type)
+                if event_type not in STATUS_EVENTS:
+                    return log_line.finish(ignored("unhandled_type"))
+                payment_key = self._payment_key_of(message.get("data"))
+                if payment_key is None:
+                    return log_line.finish(ignored("no_payment_key"))
+            else:  # DEPOSIT_CALLBACK is the one flat body
+                event_type = DEPOSIT_CALLBACK
+                log_line.identify(_text(message.get("transactionKey")), event_type)
+                payment_key = self._verified_deposit(message)
+            answer = self._read(payment_key)
+            delivery = Delivery(Provider.TOSS.value, delivery_key(answer), event_type)
+            log_line.identify(delivery.event_key, event_type)
+            payment = self.ledger.find_payment(Provider.TOSS, str(answer.get("orderId")))
+            result = self.apply(payment, answer, delivery)
+            reaches = _REACHES.get(str(answer.get("status")), frozenset())
+            return log_line.finish(outcome_of(result, reaches))
+
+    @staticmethod
+    def _payment_key_of(data: Any) -> str | None:
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_body", "a Toss webhook carries a `data` object")
+        # A Payment object (PAYMENT_STATUS_CHANGED) names its paymentKey; the documented
+        # Cancel object of CANCEL_STATUS_CHANGED may not, and then there is nothing to re-read.
+        return _text(data.get("paymentKey"))
+
+    def _verified_deposit(self, message: dict[str, Any]) -> str:
+        """The paymentKey of a DEPOSIT_CALLBACK whose secret is the one the confirm answer
+        carried (https://docs.tosspayments.com/guides/v2/webhook: the only authentication)."""
+        order_id, secret = _text(message.get("orderId")), _text(message.get("secret"))
+        if order_id is None or secret is None:
+            raise ApiError(400, "invalid_body", "a deposit callback carries orderId and secret")
+        payment = self.ledger.find_payment(Provider.TOSS, order_id)
+        expected = payment.deposit_secret
+        if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+            raise ApiError(400, "invalid_secret", "the deposit callback secret does not match")
+        if not payment.provider_payment_id:
+            raise ApiError(400, "invalid_secret", "no virtual account was issued for this order")
+        return payment.provider_payment_id
+
+    def _read(self, payment_key: str) -> dict[str, Any]:
+        try:
+            return self.client.get_payment(payment_key)
+        except TossDeclined as declined:
+            if declined.status == 404:
+                raise NotFoundError(
+                    f"Toss knows no payment {payment_key}", "unknown_payment"
+                ) from declined
+            raise LedgerError(declined.message, declined.code) from declined
+
+
+def delivery_key(answer: dict[str, Any]) -> str:
+    """The identity of a Toss payment state: a redelivery, or the PAYMENT_STATUS_CHANGED and
+    DEPOSIT_CALLBACK twins of one change, map to the same key. lastTransactionKey moves with
+    every approval and cancel; approvedAt stands in where there is none."""
+    marker = answer.get("lastTransactionKey") or answer.get("approvedAt") or "-"
+    return f"{answer.get('paymentKey')}:{answer.get('status')}:{marker}"
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

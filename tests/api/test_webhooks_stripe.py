@@ -1,0 +1,406 @@
+"""Stripe webhooks over HTTP, signed like Stripe signs them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ledger.application import PaymentLedger
+from ledger.settings import Settings
+from tests.api.test_checkout import assert_error, stripe_body
+from tests.conftest import event_topics, make_settings
+from tests.fake_providers import FakeProviders
+from tests.fixtures import load
+
+WEBHOOK = "/api/webhooks/stripe"
+
+
+def signed(fake: FakeProviders, payload: bytes, **signature: Any) -> dict[str, str]:
+    return {
+        "Stripe-Signature": fake.stripe_signature(payload, **signature),
+        "content-type": "application/json",
+    }
+
+
+def deliver(
+    client: TestClient,
+    fake: FakeProviders,
+    event_type: str,
+    obj: dict[str, Any],
+    event_id: str | None = None,
+) -> httpx.Response:
+    payload = fake.stripe_event(event_type, obj, event_id=event_id)
+    return client.post(WEBHOOK, content=payload, headers=signed(fake, payload))
+
+
+def deliver_raw(client: TestClient, fake: FakeProviders, event: dict[str, Any]) -> httpx.Response:
+    payload = json.dumps(event).encode()
+    return client.post(WEBHOOK, content=payload, headers=signed(fake, payload))
+
+
+def session(fake: FakeProviders, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"payment_intent": "pi_1", **overrides}
+    return fake.stripe_session("cs_1", "order-s1", 4200, "usd", **values)
+
+
+@pytest.fixture
+def payment_id(client: TestClient) -> UUID:
+    created = client.post("/api/payments", json=stripe_body())
+    assert created.status_code == 201, created.text
+    return UUID(created.json()["payment_id"])
+
+
+def test_completed_session_completes_the_payment_and_notifies_the_trainer(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    answer = deliver(client, fake, "checkout.session.completed", session(fake), "evt_1")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["received"] is True and body["outcome"] == "applied"
+    assert (body["payment_id"], body["status"]) == (str(payment_id), "completed")
+    assert isinstance(body["position"], int)
+    assert ledger.get_payment(payment_id).provider_payment_id == "pi_1"
+    assert event_topics(ledger) == ["Initiated", "Completed", "Sent", "Applied"]
+
+
+def test_session_is_found_by_client_reference_id(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    obj = session(fake, use_client_reference_id=True)
+    assert obj["metadata"] == {}
+    assert deliver(client, fake, "checkout.session.completed", obj).json()["outcome"] == "applied"
+    assert ledger.get_payment(payment_id).status == "completed"
+
+
+def test_unpaid_completed_session_stays_pending_until_the_async_payment_succeeds(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    unpaid = session(fake, payment_status="unpaid")
+    answer = deliver(client, fake, "checkout.session.completed", unpaid)
+    assert answer.json()["outcome"] == "unchanged" and answer.json()["status"] == "pending"
+    assert event_topics(ledger) == ["Initiated"]
+
+    paid = deliver(client, fake, "checkout.session.async_payment_succeeded", session(fake))
+    assert paid.json()["outcome"] == "applied" and paid.json()["status"] == "completed"
+    assert event_topics(ledger).count("Completed") == 1
+
+
+def test_async_payment_failure_fails_the_payment(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    obj = session(fake, payment_status="unpaid")
+    answer = deliver(client, fake, "checkout.session.async_payment_failed", obj)
+    assert answer.json()["status"] == "failed"
+    assert ledger.get_payment(payment_id).failure_code == "async_payment_failed"
+
+
+def test_expired_session_cancels_the_payment(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    obj = session(fake, payment_status="unpaid", status="expired")
+    answer = deliver(client, fake, "checkout.session.expired", obj)
+    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "cancelled")
+    assert event_topics(ledger) == ["Initiated", "Cancelled", "Applied"]
+
+
+def test_failed_payment_intent_records_stripes_code_and_message(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    answer = deliver_raw(client, fake, load("payment_intent.payment_failed"))
+    assert answer.json()["status"] == "failed"
+    payment = ledger.get_payment(payment_id)
+    assert payment.failure_code == "card_declined"
+    assert payment.failure_message == "Your card has insufficient funds."
+
+
+def refund_event(event_id: str, amount_refunded: int) -> dict[str, Any]:
+    event = load("charge.refunded")
+    event["id"] = event_id
+    event["data"]["object"]["amount_refunded"] = amount_refunded
+    event["data"]["object"]["refunded"] = amount_refunded == event["data"]["object"]["amount"]
+    return event
+
+
+def test_charge_refunds_move_the_payment_by_the_refunded_total(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    deliver(client, fake, "checkout.session.completed", session(fake))
+    partial = deliver_raw(client, fake, refund_event("evt_r1", 1200))
+    assert (partial.json()["outcome"], partial.json()["status"]) == (
+        "applied",
+        "partially_refunded",
+    )
+    assert ledger.get_payment(payment_id).refunded_amount == 1200
+
+    full = deliver_raw(client, fake, refund_event("evt_r2", 4200))
+    assert full.json()["status"] == "refunded"
+    payment = ledger.get_payment(payment_id)
+    assert payment.refunded_amount == 4200 and payment.refund_ids == ["evt_r1", "evt_r2"]
+
+    before = event_topics(ledger)
+    assert deliver_raw(client, fake, refund_event("evt_r1", 1200)).json()["outcome"] == "duplicate"
+    stale = deliver_raw(client, fake, refund_event("evt_r0", 1200))  # an older total, new id
+    assert stale.json()["outcome"] == "unchanged"
+    assert event_topics(ledger) == before
+
+
+def test_refund_reported_before_the_completion_still_counts_the_payment_and_the_refund(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    first = deliver_raw(client, fake, refund_event("evt_r1", 1200))
+    assert first.json()["status"] == "partially_refunded"
+    late = deliver(client, fake, "checkout.session.completed", session(fake))
+    assert late.json()["outcome"] == "rejected"
+    payment = ledger.get_payment(payment_id)
+    assert (payment.status, payment.refunded_amount) == ("partially_refunded", 1200)
+    topics = event_topics(ledger)
+    assert topics.count("Completed") == 1 and topics.count("Sent") == 1
+
+
+@pytest.mark.parametrize(
+    ("late_type", "late_overrides"),
+    [
+        ("checkout.session.expired", {"payment_status": "unpaid", "status": "expired"}),
+        ("checkout.session.async_payment_failed", {"payment_status": "unpaid"}),
+    ],
+)
+def test_late_expiry_or_failure_after_completion_changes_no_status_or_money(
+    client: TestClient,
+    fake: FakeProviders,
+    ledger: PaymentLedger,
+    payment_id: UUID,
+    late_type: str,
+    late_overrides: dict[str, Any],
+) -> None:
+    deliver(client, fake, "checkout.session.completed", session(fake))
+    late = deliver(client, fake, late_type, session(fake, **late_overrides))
+    assert late.status_code == 200
+    assert late.json()["outcome"] == "rejected" and late.json()["status"] == "completed"
+    failed_intent = deliver_raw(client, fake, load("payment_intent.payment_failed"))
+    assert failed_intent.json()["outcome"] == "rejected"
+    payment = ledger.get_payment(payment_id)
+    assert (payment.status, payment.refunded_amount, payment.failure_code) == (
+        "completed",
+        0,
+        None,
+    )
+    assert event_topics(ledger).count("TransitionRejected") == 2
+
+
+def test_failure_then_success_ends_completed(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    # A declined card, then a second card in the same Checkout Session.
+    deliver_raw(client, fake, load("payment_intent.payment_failed"))
+    deliver(client, fake, "checkout.session.completed", session(fake))
+    assert ledger.get_payment(payment_id).status == "completed"
+
+
+def test_signature_older_than_300_seconds_is_refused(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    payload = fake.stripe_event("checkout.session.completed", session(fake))
+    stale = signed(fake, payload, timestamp=int(time.time()) - 301)
+    assert_error(client.post(WEBHOOK, content=payload, headers=stale), 400, "invalid_signature")
+    assert event_topics(ledger) == ["Initiated"]
+
+    recent = signed(fake, payload, timestamp=int(time.time()) - 299)
+    assert client.post(WEBHOOK, content=payload, headers=recent).json()["outcome"] == "applied"
+
+
+def tampered(fake: FakeProviders, payload: bytes) -> tuple[bytes, dict[str, str]]:
+    headers = signed(fake, payload)
+    return payload.replace(b'"amount_total": 4200', b'"amount_total": 1'), headers
+
+
+def signed_body(fake: FakeProviders, payload: bytes) -> tuple[bytes, dict[str, str]]:
+    return payload, signed(fake, payload)
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda fake, p: (p, {"content-type": "application/json"}), "invalid_signature"),
+        (lambda fake, p: (p, signed(fake, p, secret="whsec_other")), "invalid_signature"),
+        (lambda fake, p: (p, {"Stripe-Signature": "t=oops,v1=zz"}), "invalid_signature"),
+        (lambda fake, p: (p, {"Stripe-Signature": f"t={int(time.time())}"}), "invalid_signature"),
+        (tampered, "invalid_signature"),
+        (lambda fake, p: signed_body(fake, b'{"id": "evt_1", "type":'), "malformed_json"),
+        (lambda fake, p: signed_body(fake, b"\xff\xfe not utf-8"), "malformed_json"),
+        (lambda fake, p: signed_body(fake, b'{"id": "evt_1"}'), "invalid_event"),
+        (lambda fake, p: signed_body(fake, b"[1, 2]"), "invalid_body"),
+    ],
+    ids=[
+        "missing",
+        "other-secret",
+        "garbage",
+        "no-v1",
+        "tampered",
+        "malformed",
+        "not-utf8",
+        "not-event",
+        "not-object",
+    ],
+)
+def test_refused_deliveries_answer_400_and_append_nothing(
+    client: TestClient,
+    fake: FakeProviders,
+    ledger: PaymentLedger,
+    payment_id: UUID,
+    make: Any,
+    code: str,
+) -> None:
+    payload = fake.stripe_event("checkout.session.completed", session(fake))
+    body, headers = make(fake, payload)
+    assert_error(client.post(WEBHOOK, content=body, headers=headers), 400, code)
+    assert event_topics(ledger) == ["Initiated"]
+
+
+def test_amount_or_currency_mismatch_is_refused(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    cheap = fake.stripe_session("cs_2", "order-s1", 100, "usd")
+    euros = fake.stripe_session("cs_3", "order-s1", 4200, "eur")
+    for obj in (cheap, euros):
+        answer = deliver(client, fake, "checkout.session.completed", obj)
+        assert_error(answer, 400, "amount_mismatch")
+    assert event_topics(ledger) == ["Initiated"]
+
+
+def test_without_a_webhook_secret_stripe_webhooks_answer_503(
+    database_url: str, fake: FakeProviders
+) -> None:
+    settings = make_settings(database_url, fake, stripe_webhook_secret=None)
+    payload = fake.stripe_event("checkout.session.completed", {"id": "cs_1"})
+    with TestClient(create_app(settings)) as client:
+        answer = client.post(WEBHOOK, content=payload, headers=signed(fake, payload))
+    assert_error(answer, 503, "webhook_not_configured")
+
+
+def test_unhandled_event_types_are_acknowledged_and_ignored(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    answer = deliver(client, fake, "customer.created", {"id": "cus_1", "object": "customer"})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "received": True,
+        "outcome": "ignored",
+        "payment_id": None,
+        "status": None,
+        "position": None,
+        "reason": "unhandled_type",
+    }
+    assert event_topics(ledger) == ["Initiated"]
+
+
+def test_unknown_order_is_acknowledged_and_logged(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, caplog: pytest.LogCaptureFixture
+) -> None:
+    obj = fake.stripe_session("cs_9", "order-elsewhere", 4200, "usd")
+    with caplog.at_level(logging.INFO, logger="ledger.webhooks"):
+        answer = deliver(client, fake, "checkout.session.completed", obj, "evt_9")
+    assert answer.status_code == 200
+    assert (answer.json()["outcome"], answer.json()["reason"]) == ("ignored", "unknown_order")
+    (line,) = [r for r in caplog.records if r.name == "ledger.webhooks"]
+    assert line.levelno == logging.WARNING
+    assert "event_id=evt_9" in line.getMessage() and "reason=unknown_order" in line.getMessage()
+    assert event_topics(ledger) == []
+
+
+def test_each_delivery_writes_one_structured_log_line(
+    client: TestClient,
+    fake: FakeProviders,
+    payment_id: UUID,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    obj = session(fake)
+    with caplog.at_level(logging.INFO, logger="ledger.webhooks"):
+        deliver(client, fake, "checkout.session.completed", obj, "evt_1")
+        deliver(client, fake, "checkout.session.completed", obj, "evt_1")
+        client.post(WEBHOOK, content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"})
+    lines = [r for r in caplog.records if r.name == "ledger.webhooks"]
+    fields = [r.webhook for r in lines]  # type: ignore[attr-defined]
+    assert [f["outcome"] for f in fields] == ["applied", "duplicate", "refused"]
+    assert fields[0] == {
+        "provider": "stripe",
+        "event_id": "evt_1",
+        "type": "checkout.session.completed",
+        "outcome": "applied",
+        "payment_id": payment_id,
+        "status": "completed",
+        "position": fields[0]["position"],
+    }
+    assert fields[2]["reason"].startswith("invalid_signature")
+
+
+def test_oversized_body_is_refused_413(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, settings: Settings
+) -> None:
+    padding = {"pad": "x" * settings.max_body_bytes}
+    payload = fake.stripe_event("checkout.session.completed", padding)
+    answer = client.post(WEBHOOK, content=payload, headers=signed(fake, payload))
+    assert_error(answer, 413, "payload_too_large")
+    assert event_topics(ledger) == []
+
+
+# --- concurrency: a real server, real sockets, many threads --------------------------
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[tuple[str, PaymentLedger]]:
+    """The app served by uvicorn in a thread (TestClient is not for concurrent use)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app.state.services.ledger
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def test_same_event_delivered_20_times_from_8_threads_applies_once(
+    settings: Settings, fake: FakeProviders
+) -> None:
+    with live_server(settings) as (base_url, ledger):
+        created = httpx.post(f"{base_url}/api/payments", json=stripe_body())
+        assert created.status_code == 201
+        payload = fake.stripe_event("checkout.session.completed", session(fake), "evt_many")
+        headers = signed(fake, payload)
+
+        def post(_: int) -> httpx.Response:
+            return httpx.post(f"{base_url}{WEBHOOK}", content=payload, headers=headers, timeout=30)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(post, range(20)))
+        topics = event_topics(ledger)
+
+    assert [a.status_code for a in answers] == [200] * 20
+    outcomes = [a.json()["outcome"] for a in answers]
+    assert outcomes.count("applied") == 1
+    assert set(outcomes) <= {"applied", "duplicate", "unchanged"}
+    assert topics.count("Completed") == 1
+    assert topics.count("Sent") == 1  # one notification to the trainer
+    assert topics.count("Applied") == 1  # one delivery receipt

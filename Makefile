@@ -23,5 +23,9 @@ lint: install
 run: install
 	$(VENV)/bin/ledger serve
 
+# Ratios to raw PostgreSQL and SQLite, in one run: see benchmarks/README.md (`--quick`: ~2 min).
+bench: install
+	$(PY) -m benchmarks
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

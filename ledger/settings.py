@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_TOSS_API_BASE = "https://api.tosspayments.com"
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 SQLITE_RECORDER_TOPIC = "projections.polling:PollingSQLiteApplicationRecorder"
+# Appends in one round trip, so the table lock is never held waiting on a client.
+POSTGRES_RECORDER_TOPIC = "ledger.pg_recorder:OneRoundTripRecorder"
 
 
 class Settings(BaseSettings):
@@ -91,6 +93,7 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(parsed.password or ""),
         "POSTGRES_POOL_SIZE": "10",
         "POSTGRES_MAX_OVERFLOW": "10",
+        "APPLICATION_RECORDER_TOPIC": POSTGRES_RECORDER_TOPIC,
     }
     schema = parse_qs(parsed.query).get("schema")
     if schema:

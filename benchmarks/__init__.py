@@ -1,0 +1,1 @@
+"""Benchmarks of the ledger against the raw limits of its stores: see benchmarks/README.md."""

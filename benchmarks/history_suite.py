@@ -1,0 +1,45 @@
+"""Sections 5 to 7 over a growing history: load (bulk, genuine events), `ledger rebuild`,
+dashboard reads over HTTP, and the naive stats, at each size side by side."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from benchmarks.history import load_history
+from benchmarks.reads import measure_naive, measure_reads
+from benchmarks.rebuild import run_rebuild
+from benchmarks.recorders import settings_for
+from benchmarks.server import serve
+from benchmarks.stores import Store
+from ledger.application import PaymentLedger
+
+PREFIX = "hist"
+
+
+def run_history(
+    store: Store, sizes: list[int], read_repeat: int, naive_repeat: int
+) -> dict[str, dict[str, Any]]:
+    url = store.fresh("history")
+    ledger = PaymentLedger(env=settings_for(url).eventsourcing_env())
+    out: dict[str, dict[str, Any]] = {"load": {}, "rebuild": {}, "reads": {}, "naive": {}}
+    loaded = events = 0
+    try:
+        for size in sizes:
+            t0 = time.perf_counter()
+            added = load_history(ledger, PREFIX, loaded, size)
+            elapsed = time.perf_counter() - t0
+            events += added
+            out["load"][str(size)] = {
+                "payments": size, "events": events, "added_events": added,
+                "seconds": round(elapsed, 3), "events_per_s": round(added / elapsed, 1),
+            }  # fmt: skip
+            loaded = size
+            out["rebuild"][str(size)] = run_rebuild(url, events)
+            # Projections were just rebuilt; serving without runners measures the reads alone.
+            with serve(url, projections=False) as server:
+                out["reads"][str(size)] = measure_reads(server, read_repeat)
+            out["naive"][str(size)] = measure_naive(url, naive_repeat)
+    finally:
+        ledger.close()
+    return out

@@ -1,0 +1,106 @@
+"""The printed table: one block per section, stores side by side where they share rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+LAG_VIEWS = ("revenue", "payments_table")  # what the dashboard reads
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value >= 100 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(title: str, header: list[str], rows: Iterable[list[Any]]) -> str:
+    cells = [header, *[[_fmt(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = [f"\n{title}"]
+    for i, row in enumerate(cells):
+        lines.append(
+            "  ".join(
+                c.rjust(w) if j else c.ljust(w)
+                for j, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+INGESTION_HEADER = ["conns", "raw tx/s", "raw p50", "raw p99", "append tx/s", "events/s",
+                    "ratio", "webhook/s", "p50 ms", "p99 ms", "ratio"]  # fmt: skip
+HISTORY_HEADER = ["payments", "events", "load ev/s", "rebuild s", "rebuild ev/s", "RSS MB",
+                  "stats p50/p99", "page p50/p99", "trainer p50/p99", "naive p50/p99"]  # fmt: skip
+READ_NAMES = ("stats", "payments_completed_stripe", "payments_trainer_failed")
+
+
+def _pick(row: dict[str, Any], *keys: str) -> list[Any]:
+    return [row.get(key, "-") for key in keys]
+
+
+def ingestion(store: str, out: dict[str, Any]) -> str:
+    rows = []
+    for level, raw in out.get("baseline", {}).items():
+        append = out.get("append", {}).get(level, {})
+        hook = out.get("webhooks", {}).get(level, {})
+        rows.append(
+            [
+                level,
+                *_pick(raw, "commits_per_s", "p50_ms", "p99_ms"),
+                *_pick(append, "commits_per_s", "events_per_s", "ratio_to_baseline"),
+                *_pick(hook, "deliveries_per_s", "p50_ms", "p99_ms", "ratio_to_baseline"),
+            ]
+        )
+    skipped = out.get("webhooks", {}).get("skipped")
+    note = f"  (webhooks skipped: {skipped})" if skipped else ""
+    title = f"[{store}] ingestion: raw INSERT+COMMIT vs ledger commands vs HTTP webhooks{note}"
+    return table(title, INGESTION_HEADER, rows)
+
+
+def lag(store: str, out: dict[str, Any]) -> str:
+    rows = []
+    for level, hook in out.get("webhooks", {}).items():
+        if not isinstance(hook, dict):
+            continue
+        for view, stats in hook["lag"].items():
+            mark = "*" if view in LAG_VIEWS else ""
+            rows.append([level, f"{view}{mark}", *_pick(stats, "p50_ms", "p99_ms", "max_ms")])
+    title = f"[{store}] projection lag after a webhook's answer, ms (* dashboard views)"
+    return table(title, ["clients", "view", "p50", "p99", "max"], rows)
+
+
+def history(store: str, out: dict[str, Any]) -> str:
+    h = out.get("history", {})
+    rows = []
+    for size, load in h.get("load", {}).items():
+        rebuild, reads = h["rebuild"][size], h["reads"][size]
+        rows.append(
+            [size, *_pick(load, "events", "events_per_s")]
+            + _pick(rebuild, "seconds", "events_per_s", "peak_rss_mb")
+            + [_p(reads.get(name, {})) for name in READ_NAMES]
+            + [_p(h["naive"][size])]
+        )
+    title = f"[{store}] history: bulk load, `ledger rebuild`, dashboard reads (ms)"
+    return table(title, HISTORY_HEADER, rows)
+
+
+def _p(stats: dict[str, Any]) -> str:
+    if "skipped" in stats:
+        return "skipped"
+    if "p50_ms" not in stats:
+        return "-"
+    return f"{stats['p50_ms']:.1f}/{stats['p99_ms']:.1f}"
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = []
+    for store in ("postgres", "sqlite"):
+        if store in results:
+            out = results[store]
+            parts += [ingestion(store, out), lag(store, out), history(store, out)]
+    return "\n".join(parts)

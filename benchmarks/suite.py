@@ -1,0 +1,48 @@
+"""One run: every section on each store, with the ratios to the raw baseline."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.append import run_append
+from benchmarks.baseline import run_baseline
+from benchmarks.config import Sizes
+from benchmarks.history_suite import run_history
+from benchmarks.stores import Store
+from benchmarks.webhooks import run_webhooks
+
+log = logging.getLogger("benchmarks")
+SECTIONS = ("baseline", "append", "webhooks", "history")
+
+
+def run_store(store: Store, sizes: Sizes, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
+    levels = list(sizes.concurrency)
+    steps: dict[str, Callable[[], Any]] = {
+        "baseline": lambda: run_baseline(store, levels, sizes.duration),
+        "append": lambda: run_append(store, levels, sizes.duration),
+        "webhooks": lambda: run_webhooks(store, levels, sizes.duration, sizes.webhook_cap),
+        "history": lambda: run_history(
+            store, list(sizes.history[store.backend]), sizes.read_repeat, sizes.naive_repeat
+        ),
+    }
+    out: dict[str, Any] = {}
+    for name in sections:
+        t0 = time.perf_counter()
+        log.info("%s: %s ...", store.backend, name)
+        out[name] = steps[name]()
+        out.setdefault("seconds", {})[name] = round(time.perf_counter() - t0, 1)
+    add_ratios(out)
+    return out
+
+
+def add_ratios(out: dict[str, Any]) -> None:
+    """Each level's commits (one per command or delivery) ÷ raw commits at that level."""
+    baseline = out.get("baseline", {})
+    for section, key in (("append", "commits_per_s"), ("webhooks", "deliveries_per_s")):
+        for level, row in out.get(section, {}).items():
+            raw = baseline.get(level, {}).get("commits_per_s")
+            if isinstance(row, dict) and raw:
+                row["ratio_to_baseline"] = round(row[key] / raw, 3)

@@ -1,0 +1,54 @@
+"""The benchmark script runs end to end and reports every section; timings are not judged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from numbers import Number
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import POSTGRES_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("baseline", "append", "webhooks", "history")
+HISTORY_PARTS = ("load", "rebuild", "reads", "naive")
+
+
+def numbers_in(value: Any) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, Number):
+        return [float(value)]  # type: ignore[arg-type]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in numbers_in(v)]
+    return []
+
+
+def test_quick_benchmark_reports_every_section_on_both_stores(
+    tmp_path: Path, postgres_available: bool
+) -> None:
+    if not postgres_available:
+        pytest.skip("PostgreSQL not reachable (set CI=1 to make this an error)")
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "LEDGER_BENCH_POSTGRES_URL": POSTGRES_URL}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--sizes", "tiny", "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["meta"]["nproc"] >= 1
+    for store in ("postgres", "sqlite"):
+        for section in SECTIONS:
+            assert numbers_in(results[store][section]), f"{store} {section} has no figures"
+        for level in ("1", "4", "16"):
+            assert results[store]["baseline"][level]["commits_per_s"] > 0
+            assert results[store]["append"][level]["ratio_to_baseline"] > 0
+        for part in HISTORY_PARTS:
+            assert numbers_in(results[store]["history"][part]), f"{store} history {part} is empty"
+    assert "ingestion" in done.stdout  # the printed table

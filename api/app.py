@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.metrics import Metrics, MetricsMiddleware
 from api.pages.router import router as admin_pages
 from api.providers.stripe import StripePayments, make_client
 from api.providers.toss import TossClient, TossPayments
@@ -47,6 +48,10 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings)
         app.state.services = services
+        metrics.watch_store(
+            lambda: services.ledger.recorder.max_notification_id() or 0,
+            services.read_models.positions,
+        )
         if run_projections:
             services.read_models.start()
         try:
@@ -57,7 +62,10 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
             services.ledger.close()
 
     app = FastAPI(title="Payment ledger", version="0.1.0", lifespan=lifespan)
+    metrics = Metrics()
+    app.state.metrics = metrics
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     install_error_handlers(app)
     app.include_router(checkout.router)
     app.include_router(webhooks.router)

@@ -217,7 +217,10 @@ class PaymentLedger(Application[UUID]):
             notification: TrainerNotification = self.repository.get(notification_id)
         except AggregateNotFoundError:
             raise NotFoundError(f"notification {notification_id} not found") from None
-        if notification.trainer_id != trainer_id:
+        if (
+            not isinstance(notification, TrainerNotification)
+            or notification.trainer_id != trainer_id
+        ):
             # Same answer as a missing one: do not reveal other trainers' notifications.
             raise NotFoundError(f"notification {notification_id} not found")
         if not notification.mark_read(_now()):

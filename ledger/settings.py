@@ -91,8 +91,9 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_PORT": str(parsed.port or 5432),
         "POSTGRES_USER": unquote(parsed.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parsed.password or ""),
-        "POSTGRES_POOL_SIZE": "10",
-        "POSTGRES_MAX_OVERFLOW": "10",
+        # The pool opens its minimum eagerly: keep it small, let it grow under load.
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "18",
         "APPLICATION_RECORDER_TOPIC": POSTGRES_RECORDER_TOPIC,
     }
     schema = parse_qs(parsed.query).get("schema")

@@ -170,3 +170,19 @@ def test_readyz_reports_each_projection_lag(client: TestClient, ledger: PaymentL
     ready = client.get("/readyz").json()
     assert ready["ready"] is True and ready["head_position"] == head
     assert ready["projections"]["payments_table"] == {"position": head, "lag": 0}
+
+
+def test_metrics_expose_request_counts_and_projection_lag(
+    client: TestClient, ledger: PaymentLedger
+) -> None:
+    _, head = seed(ledger)
+    client.get(f"/api/admin/payments?min_position={head}", headers=ADMIN)
+    client.get("/api/admin/payments?status=nope", headers=ADMIN)
+    text = client.get("/metrics").text
+    assert (
+        'ledger_http_requests_total{method="GET",route="/api/admin/payments",status="200"} 1.0'
+        in text
+    )
+    assert 'route="/api/admin/payments",status="422"} 1.0' in text
+    assert f"ledger_head_position {float(head)}" in text
+    assert 'ledger_projection_lag{projection="payments_table"} 0.0' in text

@@ -209,12 +209,6 @@ def test_another_trainers_or_unknown_notification_is_404(
     assert "MarkedRead" not in event_topics(ledger)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PaymentLedger.mark_notification_read does not check that the aggregate is a "
-    "TrainerNotification: a payment id of the same trainer gives 500 "
-    "(fix in ledger/application.py)",
-)
 def test_a_payment_id_is_not_a_notification(
     client: TestClient, ledger: PaymentLedger, settings: Settings
 ) -> None:

@@ -13,9 +13,10 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.pages.router import router as admin_pages
+from api.providers.refunds import Refunds
 from api.providers.stripe import StripePayments, make_client
 from api.providers.toss import TossClient, TossPayments
-from api.routers import admin, audit, checkout, ops, trainers, webhooks
+from api.routers import admin, audit, checkout, ops, refunds, trainers, webhooks
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from projections.runtime import ReadModels
@@ -30,12 +31,15 @@ def build_services(settings: Settings) -> Services:
     stripe_client = make_client(
         stripe_key, settings.stripe_api_base, settings.provider_timeout_seconds
     )
+    toss = TossPayments(ledger, toss_client)
+    stripe = StripePayments(ledger, stripe_client)
     return Services(
         settings=settings,
         ledger=ledger,
-        toss=TossPayments(ledger, toss_client),
-        stripe=StripePayments(ledger, stripe_client),
+        toss=toss,
+        stripe=stripe,
         read_models=read_models,
+        refunds=Refunds(ledger, toss, stripe),
     )
 
 
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
     app.include_router(checkout.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(refunds.router)
     app.include_router(trainers.router)
     app.include_router(audit.router)
     app.include_router(ops.router)

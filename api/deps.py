@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from api.errors import ApiError
+from api.providers.refunds import Refunds
 from api.providers.stripe import StripePayments
 from api.providers.toss import TossPayments
 from ledger.application import PaymentLedger
@@ -22,6 +23,7 @@ class Services:
     toss: TossPayments
     stripe: StripePayments
     read_models: ReadModels
+    refunds: Refunds
 
 
 def get_services(request: Request) -> Services:

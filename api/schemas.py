@@ -171,3 +171,17 @@ class ChainVerification(BaseModel):
     head_position: int | None = Field(
         None, description="Position of the last intact link (extension)"
     )
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: MinorUnits | None = Field(None, description="Minor units; default: all that is left")
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RefundCreated(BaseModel):
+    refund_id: str
+    amount: int
+    status: str = Field(description="The payment's status after the refund")
+    position: int | None = None

@@ -507,6 +507,8 @@ class FakeProviders:
                 parsed_json = None
         elif "x-www-form-urlencoded" in content_type:
             form = _decode_stripe_form(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        if method == "GET" and url.query:  # Stripe list filters arrive in the query string
+            form = _decode_stripe_form(parse_qsl(url.query, keep_blank_values=True))
 
         with self._lock:
             self._requests.append(
@@ -792,6 +794,12 @@ class FakeProviders:
                     404, f"No such checkout.session: '{parts[2]}'", "resource_missing", "session"
                 )
             return _Response(200, copy.deepcopy(session))
+        if method == "GET" and parts == ["refunds"]:
+            # The list endpoint, filtered by payment_intent as Stripe allows.
+            pi = form.get("payment_intent")
+            items = [r for r in self._stripe_refunds if not pi or r["payment_intent"] == pi]
+            body = {"object": "list", "data": items[::-1], "has_more": False, "url": "/v1/refunds"}
+            return _Response(200, copy.deepcopy(body))
         if method == "POST" and parts == ["refunds"]:
             key = headers.get("idempotency-key")
             if key and key in self._stripe_idempotency:

@@ -68,13 +68,17 @@ class StripePayments:
             "charge.refunded": self._charge_refunded,
         }
 
-    def retrieve_session(self, session_id: str) -> dict[str, Any]:
+    def require_client(self) -> stripe.StripeClient:
         if self.client is None:
             raise ProviderUnavailableError(
                 "STRIPE_API_KEY is not configured", "provider_not_configured"
             )
+        return self.client
+
+    def retrieve_session(self, session_id: str) -> dict[str, Any]:
+        client = self.require_client()
         try:
-            session = self.client.v1.checkout.sessions.retrieve(session_id)
+            session = client.v1.checkout.sessions.retrieve(session_id)
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 raise NotFoundError(

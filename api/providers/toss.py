@@ -103,8 +103,8 @@ class TossClient:
         except httpx.HTTPError as exc:
             log.warning("toss %s %s unreachable: %r", method, path, exc)
             raise ProviderUnavailableError(f"Toss did not answer: {type(exc).__name__}") from exc
-        if response.status_code >= 500 or response.status_code in (401, 403):
-            # 5xx: retry later; 401/403: our credentials, not the customer's fault.
+        if response.status_code >= 500 or response.status_code == 401:
+            # 5xx: retry later; 401: our credentials, not the customer's fault.
             log.warning(
                 "toss %s %s answered %s: %s",
                 method,

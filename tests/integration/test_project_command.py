@@ -23,24 +23,19 @@ def test_project_command_catches_up_and_resumes_after_restart(database_url: str)
     def order(i: int) -> PaymentOrder:
         return PaymentOrder(f"o-{i}", "b", "c", "Kim", "t", "2026-12-01", 1000 + i, "KRW", "toss")
 
-    try:
-        first = ledger.initiate(order(1))
+    def project_until_caught_up(position: int | None) -> None:
         runner = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
         try:
-            assert first.position is not None
-            read_models.wait(first.position, timeout=30)
+            assert position is not None
+            read_models.wait(position, timeout=30)
         finally:
             runner.send_signal(signal.SIGINT)
             runner.wait(timeout=30)
 
-        second = ledger.initiate(order(2))  # written while no projector runs
-        runner = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-        try:
-            assert second.position is not None
-            read_models.wait(second.position, timeout=30)
-        finally:
-            runner.send_signal(signal.SIGINT)
-            runner.wait(timeout=30)
+    try:
+        project_until_caught_up(ledger.initiate(order(1)).position)
+        # Written while no projector runs: the next run resumes from its tracked position.
+        project_until_caught_up(ledger.initiate(order(2)).position)
 
         rows = read_models.view("payments_table").dump()
         assert sorted(r["order_id"] for r in rows) == ["o-1", "o-2"]

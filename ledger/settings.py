@@ -11,9 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TOSS_API_BASE = "https://api.tosspayments.com"
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
-SQLITE_RECORDER_TOPIC = "projections.polling:PollingSQLiteApplicationRecorder"
+SQLITE_RECORDER_TOPIC = "store.sqlite_polling:PollingSQLiteApplicationRecorder"
 # Appends in one round trip, so the table lock is never held waiting on a client.
-POSTGRES_RECORDER_TOPIC = "ledger.pg_recorder:OneRoundTripRecorder"
+POSTGRES_RECORDER_TOPIC = "store.pg_recorder:OneRoundTripRecorder"
 
 
 class Settings(BaseSettings):

@@ -15,8 +15,8 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.application import PaymentLedger
 from ledger.payment import Payment
-from ledger.pg_recorder import OneRoundTripRecorder
 from ledger.settings import Settings
+from store.pg_recorder import OneRoundTripRecorder
 from tests.conftest import event_topics
 from tests.integration.test_ledger_store import order
 

@@ -46,17 +46,29 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def save(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Each store in turn; the JSON is rewritten after each section, so a long run that
+    fails late keeps what it measured."""
     sizes = SIZES[args.sizes]
     sections = tuple(s for s in args.sections.split(",") if s)
     results: dict[str, Any] = {"meta": describe(args.postgres_url, sizes)}
     t0 = time.perf_counter()
     for backend in [s for s in args.stores.split(",") if s]:
         context = postgres_store(args.postgres_url) if backend == "postgres" else sqlite_store()
+        results[backend] = {}
+
+        def checkpoint() -> None:
+            results["meta"]["seconds"] = round(time.perf_counter() - t0, 1)
+            results["meta"]["load_average_end"] = describe(None, sizes)["load_average_start"]
+            save(args.json, results)
+
         with context as store:
-            results[backend] = run_store(store, sizes, sections)
-    results["meta"]["seconds"] = round(time.perf_counter() - t0, 1)
-    results["meta"]["load_average_end"] = describe(None, sizes)["load_average_start"]
+            run_store(store, sizes, sections, results[backend], checkpoint)
     return results
 
 
@@ -66,8 +78,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     results = run(args)
     print(render(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     print(f"\nwrote {args.json} in {results['meta']['seconds']} s", file=sys.stderr)
     return 0
 

@@ -18,7 +18,14 @@ log = logging.getLogger("benchmarks")
 SECTIONS = ("baseline", "append", "webhooks", "history")
 
 
-def run_store(store: Store, sizes: Sizes, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
+def run_store(
+    store: Store,
+    sizes: Sizes,
+    sections: tuple[str, ...] = SECTIONS,
+    out: dict[str, Any] | None = None,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """Fill `out` section by section, calling `checkpoint` after each."""
     levels = list(sizes.concurrency)
     steps: dict[str, Callable[[], Any]] = {
         "baseline": lambda: run_baseline(store, levels, sizes.duration),
@@ -28,13 +35,14 @@ def run_store(store: Store, sizes: Sizes, sections: tuple[str, ...] = SECTIONS) 
             store, list(sizes.history[store.backend]), sizes.read_repeat, sizes.naive_repeat
         ),
     }
-    out: dict[str, Any] = {}
+    out = {} if out is None else out
     for name in sections:
         t0 = time.perf_counter()
         log.info("%s: %s ...", store.backend, name)
         out[name] = steps[name]()
         out.setdefault("seconds", {})[name] = round(time.perf_counter() - t0, 1)
-    add_ratios(out)
+        add_ratios(out)
+        checkpoint()
     return out
 
 

@@ -79,6 +79,22 @@ class Positions:
             time.sleep(0.05)
         raise TimeoutError(f"views did not reach {head} in {timeout}s: {self.views()}")
 
+    def settle(self) -> float:
+        """What autovacuum does some time after a rebuild: drop the dead row versions the
+        replay's updates left and refresh planner statistics. Returns seconds taken."""
+        t0 = time.perf_counter()
+        if not self.postgres:
+            self.conn.execute("ANALYZE")  # SQLite updates in place: statistics only
+            return time.perf_counter() - t0
+        rows = self.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+            " AND table_type = 'BASE TABLE' AND table_name <> 'paymentledger_events'",
+            (self.schema,),
+        ).fetchall()
+        for (table,) in rows:
+            self.conn.execute(f"VACUUM ANALYZE {self.schema}.{table}")
+        return time.perf_counter() - t0
+
     def close(self) -> None:
         self.conn.close()
 

@@ -16,7 +16,7 @@ from tests.conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("baseline", "append", "webhooks", "history")
-HISTORY_PARTS = ("load", "rebuild", "reads", "naive")
+HISTORY_PARTS = ("load", "rebuild", "reads_right_after_rebuild", "reads", "naive")
 
 
 def numbers_in(value: Any) -> list[float]:

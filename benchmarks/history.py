@@ -5,11 +5,14 @@ model here: read models are built from these events by the projections (`ledger 
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.orders import order
+from benchmarks.recorders import settings_for
 from ledger.application import PaymentLedger
 from ledger.payment import Payment
 
@@ -58,3 +61,23 @@ def load_history(
         if progress:
             progress(min(first + BATCH, stop) - start)
     return events
+
+
+def load_history_in_parallel(url: str, prefix: str, start: int, stop: int, workers: int = 2) -> int:
+    """`load_history` split over processes (building aggregates is CPU-bound Python; the
+    appends themselves still queue on the recorder's lock). Returns events appended."""
+    chunks = [(first, min(first + BATCH, stop)) for first in range(start, stop, BATCH)]
+    if workers <= 1 or url.startswith("sqlite"):  # SQLite has one writer anyway
+        return _load_chunks(url, prefix, chunks)
+    spawn = multiprocessing.get_context("spawn")  # no fork of this process's pools and threads
+    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        shares = [chunks[i::workers] for i in range(workers)]
+        return sum(pool.map(_load_chunks, [url] * workers, [prefix] * workers, shares))
+
+
+def _load_chunks(url: str, prefix: str, chunks: list[tuple[int, int]]) -> int:
+    ledger = PaymentLedger(env=settings_for(url).eventsourcing_env())
+    try:
+        return sum(load_history(ledger, prefix, first, stop) for first, stop in chunks)
+    finally:
+        ledger.close()

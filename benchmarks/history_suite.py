@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from benchmarks.history import load_history
+from benchmarks.history import load_history_in_parallel
 from benchmarks.positions import Positions
 from benchmarks.reads import measure_naive, measure_reads
 from benchmarks.rebuild import run_rebuild
@@ -22,6 +22,7 @@ def run_history(
     store: Store, sizes: list[int], read_repeat: int, naive_repeat: int
 ) -> dict[str, dict[str, Any]]:
     url = store.fresh("history")
+    # Opening the ledger creates the event store before the loader's processes share it.
     ledger = PaymentLedger(env=settings_for(url).eventsourcing_env())
     out: dict[str, dict[str, Any]] = {
         "load": {}, "rebuild": {}, "reads_right_after_rebuild": {}, "reads": {}, "naive": {},
@@ -30,7 +31,7 @@ def run_history(
     try:
         for size in sizes:
             t0 = time.perf_counter()
-            added = load_history(ledger, PREFIX, loaded, size)
+            added = load_history_in_parallel(url, PREFIX, loaded, size)
             elapsed = time.perf_counter() - t0
             events += added
             out["load"][str(size)] = {

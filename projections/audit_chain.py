@@ -28,6 +28,7 @@ from projections.base import PostgresView, SQLiteView, View
 
 NAME = "audit_chain"
 _CHAIN_COLUMNS = "position, event_id, hash, prev_hash"
+_LOOKAHEAD = 500  # stored events read at once while chaining a batch
 
 
 class AuditChainView(View):
@@ -45,24 +46,41 @@ class AuditChainView(View):
 
     def link(self, tracking: Tracking) -> None:
         """Hash the event at `tracking`'s position onto the chain, with the tracking."""
-        if self._batch_cursor is not None:
-            self._link(self._batch_cursor, tracking)
+        position = tracking.notification_id
+        batch = self.current_batch()
+        if batch is not None:
+            self.join_batch(batch, tracking)
+            # One read of the head per batch and of the events per page of them.
+            state = batch.state
+            if "head" not in state:
+                state["head"], state["rows"] = self._head(batch.cursor), {}
+            rows = state["rows"]
+            if position not in rows:
+                rows.clear()
+                rows.update(self._event_rows(batch.cursor, position, _LOOKAHEAD))
+            state["head"] = self._append(
+                batch.cursor, position, rows.pop(position, None), state["head"]
+            )
             return
         with self._transaction() as cursor:
-            self._link(cursor, tracking)
+            # Tracking first: on SQLite the first statement should be a write, so the
+            # transaction takes the write lock before it reads (no stale-snapshot upgrade).
+            self._track(cursor, tracking)
+            row = self._event_rows(cursor, position, 1).get(position)
+            self._append(cursor, position, row, self._head(cursor))
 
-    def _link(self, cursor: Any, tracking: Tracking) -> None:
-        # Tracking first: on SQLite the first statement should be a write, so the
-        # transaction takes the write lock before it reads (no stale-snapshot upgrade).
-        self._track(cursor, tracking)
-        rows = self._fetch(cursor, self._events_sql(), {"position": tracking.notification_id})
-        if not rows:
-            raise LookupError(f"event {tracking.notification_id} vanished before it was chained")
-        item = self.to_record(rows[0])
+    def _head(self, cursor: Any) -> str:
         head = self._fetch(
             cursor, "SELECT hash FROM audit_chain ORDER BY position DESC LIMIT 1", {}
         )
-        prev_hash = head[0]["hash"] if head else GENESIS
+        return str(head[0]["hash"]) if head else GENESIS
+
+    def _append(
+        self, cursor: Any, position: int, row: dict[str, Any] | None, prev_hash: str
+    ) -> str:
+        if row is None:
+            raise LookupError(f"event {position} vanished before it was chained")
+        item = self.to_record(row)
         link = {
             "position": item["position"],
             "event_id": item["event_id"],
@@ -75,16 +93,21 @@ class AuditChainView(View):
             "VALUES (:position, :event_id, :hash, :prev_hash)",
             link,
         )
+        return str(link["hash"])
+
+    def _event_rows(self, cursor: Any, position: int, limit: int) -> dict[int, dict[str, Any]]:
+        """Stored events from `position` on, at most `limit`, by position."""
+        sql = (
+            f"SELECT {self.position_column} AS position, originator_id, originator_version, "
+            f"topic, state FROM {self.events_table} WHERE {self.position_column} >= :position "
+            f"ORDER BY {self.position_column} LIMIT :limit"
+        )
+        rows = self._fetch(cursor, sql, {"position": position, "limit": limit})
+        return {int(row["position"]): row for row in rows}
 
     def _fetch(self, cursor: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         self._execute(cursor, sql, params)
         return [dict(row) for row in cursor.fetchall()]
-
-    def _events_sql(self) -> str:
-        return (
-            f"SELECT {self.position_column} AS position, originator_id, originator_version, "
-            f"topic, state FROM {self.events_table} WHERE {self.position_column} = :position"
-        )
 
     @staticmethod
     def to_record(row: dict[str, Any]) -> dict[str, Any]:

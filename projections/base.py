@@ -9,12 +9,14 @@ portable types; the PostgreSQL backend rewrites the parameters to psycopg's styl
 from __future__ import annotations
 
 import re
+import threading
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, ClassVar
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
@@ -25,11 +27,42 @@ Statement = tuple[str, Params]
 _NAMED_PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
+@lru_cache(maxsize=512)
+def _psycopg_style(sql: str) -> str:
+    """`:name` → `%(name)s` (and a literal % doubled); cached, the texts repeat per event."""
+    return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+class Batch:
+    """Consecutive events being applied to one view in one transaction."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.application_name = ""
+        self.first: int | None = None
+        self.last: int | None = None
+        self.state: dict[str, Any] = {}  # what a view keeps between a batch's events
+
+    def note(self, tracking: Tracking) -> None:
+        position = tracking.notification_id
+        if self.last is not None and position <= self.last:
+            raise IntegrityError(f"event {position} arrived after {self.last} in one batch")
+        if self.first is None:
+            self.first, self.application_name = position, tracking.application_name
+        self.last = position
+
+
 class View(TrackingRecorder):
     """A read model: its tables (`ddl`), its writes (with tracking) and its reads."""
 
     table_names: ClassVar[tuple[str, ...]] = ()
     ddl: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The batch in progress belongs to the thread running it (a runner or a rebuild);
+        # request threads reading the view never see it.
+        self._local = threading.local()
 
     @abstractmethod
     def create_table(self) -> None: ...
@@ -47,34 +80,66 @@ class View(TrackingRecorder):
     @abstractmethod
     def tracking_table(self) -> str: ...
 
-    _batch_cursor: Any = None
-
     def write(self, tracking: Tracking, statements: Sequence[Statement]) -> None:
         """Apply one event: its row changes and its position, atomically.
 
         The tracking insert refuses a position already recorded, so an event processed
-        twice rolls back instead of counting twice.
+        twice rolls back instead of counting twice. Inside `batch()` the rows join the
+        batch's transaction and the position is recorded once, when the batch ends.
         """
-        if self._batch_cursor is not None:
-            self._apply(self._batch_cursor, tracking, statements)
+        batch = self.current_batch()
+        if batch is not None:
+            self.join_batch(batch, tracking)
+            for sql, params in statements:
+                self._execute(batch.cursor, sql, params)
             return
         with self._transaction() as cursor:
-            self._apply(cursor, tracking, statements)
+            for sql, params in statements:
+                self._execute(cursor, sql, params)
+            self._track(cursor, tracking)
 
-    def _apply(self, cursor: Any, tracking: Tracking, statements: Sequence[Statement]) -> None:
-        for sql, params in statements:
-            self._execute(cursor, sql, params)
-        self._track(cursor, tracking)
+    def current_batch(self) -> Batch | None:
+        return getattr(self._local, "batch", None)
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Group many events' writes into one transaction (rebuilds; single thread only)."""
-        with self._transaction() as cursor:
-            self._batch_cursor = cursor
+    def batch(self) -> Iterator[Batch]:
+        """Apply many consecutive events in one transaction, with one tracking write.
+
+        The runners use it for every run of available events, rebuilds for every page.
+        The batch's first position is recorded before its rows, and only if the view's
+        previous one is below it, so a batch that overlaps events already applied (a second
+        runner, a restart racing the first) rolls back whole instead of applying any twice.
+        """
+        with self._transaction() as cursor, self._pipeline(cursor):
+            batch = Batch(cursor)
+            self._local.batch = batch
             try:
-                yield
+                yield batch
+                self._track_batch(cursor, batch)
             finally:
-                self._batch_cursor = None
+                self._local.batch = None
+
+    def join_batch(self, batch: Batch, tracking: Tracking) -> None:
+        if batch.first is None:
+            # Claim the batch's first position before any row changes: a batch overlapping
+            # events already applied is refused here, and on SQLite the transaction takes
+            # the write lock before anything reads.
+            self._track(batch.cursor, tracking)
+        batch.note(tracking)
+
+    def _track_batch(self, cursor: Any, batch: Batch) -> None:
+        if batch.last != batch.first:
+            self._execute(
+                cursor,
+                f"UPDATE {self.tracking_table} SET notification_id = :last "
+                "WHERE application_name = :name",
+                {"name": batch.application_name, "last": batch.last},
+            )
+
+    @contextmanager
+    def _pipeline(self, cursor: Any) -> Iterator[None]:
+        """Send a batch's statements without waiting for each answer (PostgreSQL)."""
+        yield
 
     def query(self, sql: str, params: Params | None = None) -> list[dict[str, Any]]:
         with self._transaction() as cursor:
@@ -163,7 +228,13 @@ class PostgresView(View, PostgresTrackingRecorder):
             yield cursor
 
     def _execute(self, cursor: Any, sql: str, params: Params) -> None:
-        cursor.execute(_NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%")), params)
+        cursor.execute(_psycopg_style(sql), params)
+
+    @contextmanager
+    def _pipeline(self, cursor: Any) -> Iterator[None]:
+        # Row statements are sent back to back; only a fetch waits for the server.
+        with cursor.connection.pipeline():
+            yield
 
     def _track(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)

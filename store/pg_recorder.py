@@ -20,10 +20,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+    Subscription,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+from store.batching import BatchingPostgresSubscription
 
 _FUNCTION = (
     "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event_type}[]) "
@@ -79,3 +87,8 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
             assert conn.autocommit  # the statement is its own transaction
             curs.execute(self.append_statement, (rows,), prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return BatchingPostgresSubscription(recorder=self, gt=gt, topics=topics)

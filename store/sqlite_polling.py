@@ -3,7 +3,7 @@
 eventsourcing 9.5's SQLite application recorder raises NotImplementedError from
 `subscribe()`; this recorder adds a polling one, so projection runners work the same on
 both stores. It reuses the library's ListenNotifySubscription (pull in batches, queue,
-stop) and replaces the database notification with a timer.
+stop, via store.batching) and replaces the database notification with a timer.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from collections.abc import Sequence
 from threading import Thread
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, ListenNotifySubscription, Subscription
+from eventsourcing.persistence import ApplicationRecorder, Subscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from store.batching import BatchReads
 
 POLL_INTERVAL_SECONDS = 0.05
 
 
-class PollingSubscription(ListenNotifySubscription[SQLiteApplicationRecorder]):
+class PollingSubscription(BatchReads):
     def __init__(
         self,
         recorder: SQLiteApplicationRecorder,

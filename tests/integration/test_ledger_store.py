@@ -118,3 +118,21 @@ def test_historical_version_of_a_payment_can_be_loaded(ledger: PaymentLedger) ->
     assert ledger.get_payment(payment_id, version=1).status == "pending"
     assert ledger.get_payment(payment_id).status == "completed"
     assert isinstance(ledger.get_payment(payment_id), Payment)
+
+
+def test_a_subscription_hands_over_every_event_already_stored_in_batches(
+    ledger: PaymentLedger,
+) -> None:
+    """What the projection runners read: everything stored, in order, none twice, at
+    most `limit` at a time, and more than one at a time when more are waiting."""
+    for n in range(12):
+        ledger.initiate(order(f"order-{n}"))
+    stored = [n.id for n in ledger.recorder.select_notifications(start=None, limit=100)]
+    subscription = ledger.recorder.subscribe(gt=0)
+    with subscription:
+        batches = [[n.id for n in subscription.next_batch(5)] for _ in range(2)]  # type: ignore[attr-defined]
+        rest: list[int] = []
+        while len(rest) < len(stored) - 10:
+            rest += [n.id for n in subscription.next_batch(100)]  # type: ignore[attr-defined]
+    assert [len(batch) for batch in batches] == [5, 5]
+    assert batches[0] + batches[1] + rest == stored

@@ -119,10 +119,14 @@ class PaymentLedger(Application[UUID]):
         method: str,
         approved_at: datetime,
         delivery: Delivery | None = None,
+        loaded: Payment | None = None,
     ) -> CommandResult:
         """Record that the provider took the money."""
         return self._change(
-            payment_id, lambda p: p.complete(provider_payment_id, method, approved_at), delivery
+            payment_id,
+            lambda p: p.complete(provider_payment_id, method, approved_at),
+            delivery,
+            loaded,
         )
 
     def fail(
@@ -132,10 +136,11 @@ class PaymentLedger(Application[UUID]):
         message: str,
         failed_at: datetime | None = None,
         delivery: Delivery | None = None,
+        loaded: Payment | None = None,
     ) -> CommandResult:
         """Record a declined or aborted payment attempt."""
         at = failed_at or _now()
-        return self._change(payment_id, lambda p: p.fail(code, message, at), delivery)
+        return self._change(payment_id, lambda p: p.fail(code, message, at), delivery, loaded)
 
     def cancel(
         self,
@@ -143,10 +148,11 @@ class PaymentLedger(Application[UUID]):
         reason: str,
         cancelled_at: datetime | None = None,
         delivery: Delivery | None = None,
+        loaded: Payment | None = None,
     ) -> CommandResult:
         """Record that the payment was cancelled or expired before being paid."""
         at = cancelled_at or _now()
-        return self._change(payment_id, lambda p: p.cancel(reason, at), delivery)
+        return self._change(payment_id, lambda p: p.cancel(reason, at), delivery, loaded)
 
     def refund(
         self,
@@ -167,6 +173,7 @@ class PaymentLedger(Application[UUID]):
         refunds: Sequence[RefundReport],
         approval: Approval | None = None,
         delivery: Delivery | None = None,
+        loaded: Payment | None = None,
     ) -> CommandResult:
         """Record every refund of a provider report not recorded yet, in one save with the
         delivery receipt. With `approval`, an unpaid payment is completed first: the
@@ -178,7 +185,7 @@ class PaymentLedger(Application[UUID]):
                 changed = payment.refund(r.refund_id, r.amount, r.reason, r.refunded_at) or changed
             return changed
 
-        return self._change(payment_id, decide, delivery)
+        return self._change(payment_id, decide, delivery, loaded)
 
     def refund_to_total(
         self,
@@ -189,6 +196,7 @@ class PaymentLedger(Application[UUID]):
         refunded_at: datetime,
         approval: Approval | None = None,
         delivery: Delivery | None = None,
+        loaded: Payment | None = None,
     ) -> CommandResult:
         """Record, as refund `refund_id`, whatever brings the refunded amount up to the
         provider's running total (Stripe's `amount_refunded`). Decided on the current state,
@@ -201,7 +209,7 @@ class PaymentLedger(Application[UUID]):
                 changed = payment.refund(refund_id, missing, reason, refunded_at) or changed
             return changed
 
-        return self._change(payment_id, decide, delivery)
+        return self._change(payment_id, decide, delivery, loaded)
 
     def await_deposit(
         self, payment_id: UUID, provider_payment_id: str, secret: str
@@ -267,27 +275,46 @@ class PaymentLedger(Application[UUID]):
         return CommandResult(existing.id, existing.status, "unchanged")
 
     def _change(
-        self, payment_id: UUID, decide: Callable[[Payment], bool], delivery: Delivery | None
+        self,
+        payment_id: UUID,
+        decide: Callable[[Payment], bool],
+        delivery: Delivery | None,
+        loaded: Payment | None = None,
     ) -> CommandResult:
+        """Load (or take the caller's `loaded` copy), decide, save with the delivery's
+        receipt; on a collision reload and decide again.
+
+        Commands with `loaded` are the common path of a webhook: its adapter has just
+        read the payment to check the amount, so one read and one save make a delivery.
+        The receipt's unique id decides atomically whether a delivery is new, so it is
+        looked up only when nothing would be saved or when a save collided.
+        """
         for attempt in range(MAX_ATTEMPTS):
-            if delivery and self.has_delivery(delivery.provider, delivery.event_key):
-                return CommandResult(payment_id, self.get_payment(payment_id).status, "duplicate")
-            payment = self.get_payment(payment_id)
+            if attempt == 0 and loaded is not None and loaded.id == payment_id:
+                payment = loaded
+            else:
+                payment = self.get_payment(payment_id)
+            if attempt > 0 and delivery and self._seen(delivery):
+                return CommandResult(payment.id, payment.status, "duplicate")
             if not decide(payment):
-                return CommandResult(payment.id, payment.status, "unchanged")
+                outcome = "duplicate" if delivery and self._seen(delivery) else "unchanged"
+                return CommandResult(payment.id, payment.status, outcome)
             related = self._reactions(payment)
             if delivery:
                 related.append(ProviderDelivery(payment_id=payment.id, **asdict(delivery)))
             try:
                 recordings = self.save(payment, *related)
             except IntegrityError:
-                # Another writer changed this payment or applied this delivery.
+                # Another writer changed this payment, or this delivery was applied.
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             return CommandResult(
                 payment.id, payment.status, "applied", recordings[-1].notification.id
             )
         raise ConflictError(f"payment {payment_id} is changing too fast; retry")
+
+    def _seen(self, delivery: Delivery) -> bool:
+        return self.has_delivery(delivery.provider, delivery.event_key)
 
     @staticmethod
     def _reactions(payment: Payment) -> list[Any]:

@@ -104,6 +104,7 @@ class StripePayments:
             provider_payment_id=payment_intent_id(session) or session_id,
             method=", ".join(session.get("payment_method_types") or ["card"]),
             approved_at=datetime.now(UTC),
+            loaded=payment,
         )
 
     # --- webhooks ------------------------------------------------------------------
@@ -143,7 +144,9 @@ class StripePayments:
             return WebhookOutcome("unchanged", payment.id, payment.status, reason=reason)
         provider_payment_id = payment_intent_id(session) or str(session.get("id"))
         method = ", ".join(session.get("payment_method_types") or ["card"])
-        result = self.ledger.complete(payment.id, provider_payment_id, method, at, delivery)
+        result = self.ledger.complete(
+            payment.id, provider_payment_id, method, at, delivery, loaded=payment
+        )
         return outcome_of(result, {"completed"})
 
     def _session_failed(
@@ -151,14 +154,18 @@ class StripePayments:
     ) -> WebhookOutcome:
         check_amount(payment, session.get("amount_total"), session.get("currency"))
         message = "the delayed payment of the Checkout Session failed"
-        result = self.ledger.fail(payment.id, "async_payment_failed", message, at, delivery)
+        result = self.ledger.fail(
+            payment.id, "async_payment_failed", message, at, delivery, loaded=payment
+        )
         return outcome_of(result, {"failed"})
 
     def _session_expired(
         self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
     ) -> WebhookOutcome:
         check_amount(payment, session.get("amount_total"), session.get("currency"))
-        result = self.ledger.cancel(payment.id, "checkout session expired", at, delivery)
+        result = self.ledger.cancel(
+            payment.id, "checkout session expired", at, delivery, loaded=payment
+        )
         return outcome_of(result, {"cancelled"})
 
     def _intent_failed(
@@ -168,7 +175,7 @@ class StripePayments:
         error = intent.get("last_payment_error") or {}
         code = str(error.get("code") or "payment_failed")
         message = str(error.get("message") or "the payment failed")
-        result = self.ledger.fail(payment.id, code, message, at, delivery)
+        result = self.ledger.fail(payment.id, code, message, at, delivery, loaded=payment)
         return outcome_of(result, {"failed"})
 
     def _charge_refunded(
@@ -184,7 +191,14 @@ class StripePayments:
         # The running total, not a delta: a redelivered or reordered event refunds nothing twice,
         # and the event id names the refund (the charge's `refunds` list is not always expanded).
         result = self.ledger.refund_to_total(
-            payment.id, total, delivery.event_key, "refunded at Stripe", at, approval, delivery
+            payment.id,
+            total,
+            delivery.event_key,
+            "refunded at Stripe",
+            at,
+            approval,
+            delivery,
+            loaded=payment,
         )
         return outcome_of(result, {"partially_refunded", "refunded"})
 

@@ -170,8 +170,9 @@ class TossPayments:
         key = str(answer.get("paymentKey"))
         if status == "DONE":
             method = str(answer.get("method") or "unknown")
+            approved_at = _parse_time(answer.get("approvedAt"))
             return self.ledger.complete(
-                payment.id, key, method, _parse_time(answer.get("approvedAt")), delivery
+                payment.id, key, method, approved_at, delivery, loaded=payment
             )
         if status == "WAITING_FOR_DEPOSIT":
             secret = str(answer.get("secret") or "")
@@ -182,9 +183,9 @@ class TossPayments:
             failure = answer.get("failure") or {}
             code = str(failure.get("code") or "ABORTED")
             message = str(failure.get("message") or "payment aborted")
-            return self.ledger.fail(payment.id, code, message, delivery=delivery)
+            return self.ledger.fail(payment.id, code, message, delivery=delivery, loaded=payment)
         if status == "EXPIRED":
-            return self.ledger.cancel(payment.id, "expired", delivery=delivery)
+            return self.ledger.cancel(payment.id, "expired", delivery=delivery, loaded=payment)
         return CommandResult(payment.id, payment.status, "unchanged")  # READY, IN_PROGRESS
 
     def _apply_cancels(
@@ -192,7 +193,9 @@ class TossPayments:
     ) -> CommandResult:
         unpaid = (Status.PENDING, Status.FAILED, Status.CANCELLED)
         if answer.get("status") == "CANCELED" and payment.status in unpaid:
-            return self.ledger.cancel(payment.id, "cancelled at Toss", delivery=delivery)
+            return self.ledger.cancel(
+                payment.id, "cancelled at Toss", delivery=delivery, loaded=payment
+            )
         # Each Toss cancel carries its own transactionKey; all new ones go in one save, so a
         # redelivery (or a crash half-way) can never leave some of them applied twice.
         refunds = [
@@ -210,7 +213,7 @@ class TossPayments:
             str(answer.get("method") or "unknown"),
             _parse_time(answer.get("approvedAt")),
         )
-        return self.ledger.record_refunds(payment.id, refunds, approval, delivery)
+        return self.ledger.record_refunds(payment.id, refunds, approval, delivery, loaded=payment)
 
     # --- webhooks ------------------------------------------------------------------
 

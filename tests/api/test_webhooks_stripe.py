@@ -158,6 +158,21 @@ def test_charge_refunds_move_the_payment_by_the_refunded_total(
     assert event_topics(ledger) == before
 
 
+def test_a_redelivery_that_would_now_be_rejected_is_still_a_duplicate_and_appends_nothing(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    """The completion is redelivered after a full refund: deciding it again would record
+    a rejected transition, but the delivery was applied before, so nothing is stored."""
+    first = deliver(client, fake, "checkout.session.completed", session(fake), "evt_c")
+    assert first.json()["outcome"] == "applied"
+    assert deliver_raw(client, fake, refund_event("evt_r", 4200)).json()["status"] == "refunded"
+    before = event_topics(ledger)
+    again = deliver(client, fake, "checkout.session.completed", session(fake), "evt_c")
+    assert again.status_code == 200
+    assert (again.json()["outcome"], again.json()["status"]) == ("duplicate", "refunded")
+    assert event_topics(ledger) == before
+
+
 def test_refund_reported_before_the_completion_still_counts_the_payment_and_the_refund(
     client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
 ) -> None:

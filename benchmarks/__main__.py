@@ -38,7 +38,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--recorder",
         choices=CHOICES,
         default=chosen(),
-        help="PostgreSQL event recorder: ours (default) or the library's (before/after runs)",
+        help="PostgreSQL event recorder: ours (default), ours without group commit (ungrouped) "
+        "or the library's (before/after runs)",
     )
     args = parser.parse_args(argv)
     os.environ[ENV] = args.recorder  # subprocesses (ledger serve) make the same choice

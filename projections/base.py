@@ -21,6 +21,8 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
+from store.ddl import schema_creation_lock
+
 Params = Mapping[str, Any]
 Statement = tuple[str, Params]
 
@@ -240,7 +242,10 @@ class PostgresView(View, PostgresTrackingRecorder):
         self._insert_tracking(cursor, tracking)
 
     def create_table(self) -> None:
-        with self.datastore.transaction(commit=True) as cursor:
+        with (
+            schema_creation_lock(self.datastore),
+            self.datastore.transaction(commit=True) as cursor,
+        ):
             cursor.execute(
                 SQL("SET LOCAL search_path TO {0}").format(Identifier(self.datastore.schema))
             )

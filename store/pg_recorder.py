@@ -13,6 +13,9 @@ Here the same statements run inside one server-side function called in autocommi
 lock, notify, insert and the commit happen without waiting for the client, in one round
 trip. Same table, same lock, same ids, same NOTIFY channel; a duplicate id or version still
 raises IntegrityError, and nothing is committed with it.
+
+Saves made concurrently in one process are appended together (store/group_commit.py): the
+lock is held and the WAL flushed once per group instead of once per save.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from store.batching import BatchingPostgresSubscription
+from store.ddl import schema_creation_lock
+from store.group_commit import GroupCommit
 
 _FUNCTION = (
     "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event_type}[]) "
@@ -50,7 +55,8 @@ _FUNCTION = (
 
 
 class OneRoundTripRecorder(PostgresApplicationRecorder):
-    """PostgresApplicationRecorder whose `insert_events` is one autocommit statement."""
+    """PostgresApplicationRecorder whose appends are one autocommit statement, shared by
+    concurrent saves (group commit)."""
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -72,8 +78,13 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
         self.append_statement = SQL(
             "SELECT notification_id FROM {schema}.{function}(%s) AS notification_id"
         ).format(schema=schema, function=Identifier(function))
+        # Concurrent saves of this process share statements (store/group_commit.py).
+        self.group_commit: GroupCommit[Any] = GroupCommit(self._append)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def create_table(self) -> None:
+        with schema_creation_lock(self.datastore):
+            super().create_table()
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -83,6 +94,10 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
         ]
+        return self.group_commit.append(rows)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _append(self, rows: Sequence[Any]) -> list[int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             assert conn.autocommit  # the statement is its own transaction
             curs.execute(self.append_statement, (rows,), prepare=True)

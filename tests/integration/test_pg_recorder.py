@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from ledger.application import PaymentLedger
 from ledger.payment import Payment
 from ledger.settings import Settings
+from projections.runtime import ReadModels
 from store.pg_recorder import OneRoundTripRecorder
 from tests.conftest import event_topics
 from tests.integration.test_ledger_store import order
@@ -102,3 +103,103 @@ def wait_for_exclusive_lock_request(conn: psycopg.Connection[Any], table: str) -
                 return
             time.sleep(0.01)
     raise AssertionError("the append never asked for the table lock")
+
+
+def test_concurrent_saves_are_each_stored_once_with_consecutive_positions(
+    ledger: PaymentLedger,
+) -> None:
+    """Group commit: saves from 16 threads share statements, yet each save keeps its own
+    consecutive positions and every event is stored exactly once."""
+    results: list[list[int]] = []
+    lock = threading.Lock()
+
+    def save_many(thread: int) -> None:
+        for n in range(15):
+            recordings = ledger.save(payment(f"t{thread}-{n}-a"), payment(f"t{thread}-{n}-b"))
+            with lock:
+                results.append([r.notification.id for r in recordings])
+
+    threads = [threading.Thread(target=save_many, args=(t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 16 * 15
+    assert all(second == first + 1 for first, second in results)
+    positions = sorted(p for pair in results for p in pair)
+    stored = ledger.recorder.select_notifications(start=None, limit=10_000)
+    assert [n.id for n in stored] == positions  # all there, none twice
+
+
+def test_a_colliding_save_grouped_with_others_fails_alone(
+    ledger: PaymentLedger, database_url: str
+) -> None:
+    """A group whose combined statement collides is appended save by save: only the
+    colliding save fails, the others are stored."""
+    ledger.initiate(order("taken"))
+    table = f"{parse_qs(urlparse(database_url).query)['schema'][0]}.paymentledger_events"
+    recorder = ledger.recorder
+    assert isinstance(recorder, OneRoundTripRecorder)
+    outcomes: dict[str, Any] = {}
+
+    def save(name: str, *order_ids: str) -> None:
+        try:
+            outcomes[name] = ledger.save(*(payment(o) for o in order_ids))
+        except IntegrityError as error:
+            outcomes[name] = error
+
+    blocker = psycopg.connect(database_url.split("?")[0])
+    blocker.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
+    # The leader's own statement waits on the lock while the next three queue behind it.
+    threads = [threading.Thread(target=save, args=("leader", "lead"))]
+    threads[0].start()
+    try:
+        wait_for_exclusive_lock_request(blocker, table)
+        for name, order_ids in [
+            ("fresh", ("f1", "f2")),
+            ("clash", ("c1", "taken")),
+            ("last", ("l1",)),
+        ]:
+            threads.append(threading.Thread(target=save, args=(name, *order_ids)))
+            threads[-1].start()
+        deadline = time.monotonic() + 30
+        while recorder.group_commit.waiting < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.group_commit.waiting == 3
+    finally:
+        blocker.commit()
+        blocker.close()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert isinstance(outcomes["clash"], IntegrityError)
+    stored = [n.originator_id for n in recorder.select_notifications(start=None, limit=100)]
+    for name, order_ids in [("leader", ("lead",)), ("fresh", ("f1", "f2")), ("last", ("l1",))]:
+        assert [r.notification.id for r in outcomes[name]], name
+        assert all(Payment.create_id("stripe", o) in stored for o in order_ids)
+    assert Payment.create_id("stripe", "c1") not in stored
+    assert stored.count(Payment.create_id("stripe", "taken")) == 1
+
+
+def test_processes_starting_together_on_an_empty_schema_all_start(database_url: str) -> None:
+    """`ledger serve` and `ledger project` (or several workers) may start at once on a new
+    database: creating the tables, types and append function concurrently must not fail."""
+    settings = Settings(_env_file=None, database_url=database_url)
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def open_everything() -> None:
+        start.wait()
+        try:
+            ledger = PaymentLedger(env=settings.eventsourcing_env())
+            models = ReadModels(settings)
+            models.close()
+            ledger.close()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_everything) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []

@@ -131,7 +131,7 @@ class ReadModels:
     # --- rebuilding -----------------------------------------------------------------
 
     def rebuild(self, name: str, ledger: PaymentLedger, progress: Callable[[int], None]) -> int:
-        """Drop the view and replay the whole history into it, a page at a time.
+        """Drop the view, replay the whole history into it a page at a time, compact it.
 
         Memory stays flat: one page of events is held at a time. Returns events replayed.
         """
@@ -144,6 +144,7 @@ class ReadModels:
             apply_batch(projection, ledger.name, ledger.mapper.to_domain_event, page)
             count += len(page)
             progress(len(page))
+        view.compact()
         return count
 
     def close(self) -> None:

@@ -105,7 +105,8 @@ class View(TrackingRecorder):
 
     @contextmanager
     def batch(self) -> Iterator[Batch]:
-        """Apply many consecutive events in one transaction, with one tracking write.
+        """Apply many consecutive events in one transaction; the position is written for its
+        first and last event, not per event.
 
         The runners use it for every run of available events, rebuilds for every page.
         The batch's first position is recorded before its rows, and only if the view's

@@ -28,12 +28,10 @@ CHOICES = ("ledger", *TOPICS)
 class UngroupedRecorder(OneRoundTripRecorder):
     """Ours without group commit: every save is its own statement."""
 
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
-        return self._append(rows)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[int] | None:
+        return self._append(self._rows(stored_events)) if stored_events else None
 
 
 def chosen() -> str:

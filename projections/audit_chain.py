@@ -46,28 +46,23 @@ class AuditChainView(View):
 
     def link(self, tracking: Tracking) -> None:
         """Hash the event at `tracking`'s position onto the chain, with the tracking."""
-        position = tracking.notification_id
         batch = self.current_batch()
-        if batch is not None:
-            self.join_batch(batch, tracking)
-            # One read of the head per batch and of the events per page of them.
-            state = batch.state
-            if "head" not in state:
-                state["head"], state["rows"] = self._head(batch.cursor), {}
-            rows = state["rows"]
-            if position not in rows:
-                rows.clear()
-                rows.update(self._event_rows(batch.cursor, position, _LOOKAHEAD))
-            state["head"] = self._append(
-                batch.cursor, position, rows.pop(position, None), state["head"]
-            )
+        if batch is None:
+            with self.batch():
+                self.link(tracking)
             return
-        with self._transaction() as cursor:
-            # Tracking first: on SQLite the first statement should be a write, so the
-            # transaction takes the write lock before it reads (no stale-snapshot upgrade).
-            self._track(cursor, tracking)
-            row = self._event_rows(cursor, position, 1).get(position)
-            self._append(cursor, position, row, self._head(cursor))
+        self.join_batch(batch, tracking)
+        # One read of the head per batch and of the events per page of them.
+        position, state = tracking.notification_id, batch.state
+        if "head" not in state:
+            state["head"], state["rows"] = self._head(batch.cursor), {}
+        rows = state["rows"]
+        if position not in rows:
+            rows.clear()
+            rows.update(self._event_rows(batch.cursor, position, _LOOKAHEAD))
+        state["head"] = self._append(
+            batch.cursor, position, rows.pop(position, None), state["head"]
+        )
 
     def _head(self, cursor: Any) -> str:
         head = self._fetch(

@@ -87,18 +87,16 @@ class View(TrackingRecorder):
 
         The tracking insert refuses a position already recorded, so an event processed
         twice rolls back instead of counting twice. Inside `batch()` the rows join the
-        batch's transaction and the position is recorded once, when the batch ends.
+        batch's transaction; outside one, the event is a batch of its own.
         """
         batch = self.current_batch()
-        if batch is not None:
-            self.join_batch(batch, tracking)
-            for sql, params in statements:
-                self._execute(batch.cursor, sql, params)
+        if batch is None:
+            with self.batch():
+                self.write(tracking, statements)
             return
-        with self._transaction() as cursor:
-            for sql, params in statements:
-                self._execute(cursor, sql, params)
-            self._track(cursor, tracking)
+        self.join_batch(batch, tracking)
+        for sql, params in statements:
+            self._execute(batch.cursor, sql, params)
 
     def current_batch(self) -> Batch | None:
         return getattr(self._local, "batch", None)

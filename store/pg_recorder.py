@@ -90,11 +90,13 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events:
             return None
-        rows = [
+        return self.group_commit.append(self._rows(stored_events))
+
+    def _rows(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        return [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
         ]
-        return self.group_commit.append(rows)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _append(self, rows: Sequence[Any]) -> list[int]:

@@ -77,9 +77,9 @@ def rebuild(
     read_models = ReadModels(settings)
     total = ledger.recorder.max_notification_id() or 0
     try:
+        with typer.progressbar(length=total, label=", ".join(names)) as bar:
+            count = read_models.rebuild(names, ledger, bar.update)
         for name in names:
-            with typer.progressbar(length=total, label=f"{name:>16}") as bar:
-                count = read_models.rebuild(name, ledger, bar.update)
             typer.echo(f"{name}: {count} events replayed", err=True)
     finally:
         read_models.close()

@@ -14,11 +14,13 @@ from eventsourcing.projection import Projection
 
 from ledger.notification import TrainerNotification
 from projections.base import PostgresView, SQLiteView, View
+from projections.rows import KeyedTable
 
 COLUMNS = (
     "notification_id", "trainer_id", "booking_id", "payment_id", "title", "message",
     "sent_at", "read_at", "position",
 )  # fmt: skip
+INBOX = KeyedTable("trainer_notifications", "notification_id", COLUMNS)
 _ITEM = "notification_id, title, message, sent_at, read_at, position"
 
 
@@ -122,17 +124,12 @@ class NotificationsProjection(Projection[NotificationsView]):
             "read_at": None,
             "position": tracking.notification_id,
         }
-        sql = (
-            f"INSERT INTO trainer_notifications ({', '.join(row)}) "
-            f"VALUES ({', '.join(':' + k for k in row)})"
-        )
-        self.view.write(tracking, [(sql, row)])
+        with self.view.change(tracking) as rows:
+            rows.put(INBOX, row)
 
     @process_event.register
     def _(self, domain_event: TrainerNotification.MarkedRead, tracking: Tracking) -> None:
-        sql = "UPDATE trainer_notifications SET read_at = :read_at WHERE notification_id = :id"
-        params = {
-            "read_at": domain_event.read_at.isoformat(),
-            "id": str(domain_event.originator_id),
-        }
-        self.view.write(tracking, [(sql, params)])
+        with self.view.change(tracking) as rows:
+            row = rows.get(INBOX, str(domain_event.originator_id))
+            if row is not None:
+                rows.put(INBOX, {**row, "read_at": domain_event.read_at.isoformat()})

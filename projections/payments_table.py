@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -11,6 +11,7 @@ from eventsourcing.projection import Projection
 
 from ledger.payment import Payment
 from projections.base import PostgresView, SQLiteView, View
+from projections.rows import KeyedTable, Row
 
 COLUMNS = (
     "payment_id", "order_id", "booking_id", "customer_id", "customer_name", "trainer_id",
@@ -96,7 +97,7 @@ class PostgresPaymentsTableView(PaymentsTableView, PostgresView):
     pass
 
 
-_UPDATE_HEAD = "UPDATE payments SET last_position = :position, updated_at = :at, "
+PAYMENTS = KeyedTable("payments", "payment_id", COLUMNS)
 
 
 class PaymentsTableProjection(Projection[PaymentsTableView]):
@@ -135,17 +136,19 @@ class PaymentsTableProjection(Projection[PaymentsTableView]):
             "created_position": tracking.notification_id,
             "last_position": tracking.notification_id,
         }
-        sql = f"INSERT INTO payments ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"
-        self.view.write(tracking, [(sql, row)])
+        with self.view.change(tracking) as rows:
+            rows.put(PAYMENTS, row)
 
     @process_event.register
     def _(self, domain_event: Payment.Completed, tracking: Tracking) -> None:
         self._update(
             domain_event,
             tracking,
-            "status = 'completed', completed_at = :completed_at, provider_payment_id = :ppid",
-            completed_at=domain_event.approved_at.isoformat(),
-            ppid=domain_event.provider_payment_id,
+            lambda _: {
+                "status": "completed",
+                "completed_at": domain_event.approved_at.isoformat(),
+                "provider_payment_id": domain_event.provider_payment_id,
+            },
         )
 
     @process_event.register
@@ -153,32 +156,33 @@ class PaymentsTableProjection(Projection[PaymentsTableView]):
         self._update(
             domain_event,
             tracking,
-            "status = 'failed', failure_code = :code, failure_message = :message",
-            code=domain_event.code,
-            message=domain_event.message,
+            lambda _: {
+                "status": "failed",
+                "failure_code": domain_event.code,
+                "failure_message": domain_event.message,
+            },
         )
 
     @process_event.register
     def _(self, domain_event: Payment.Cancelled, tracking: Tracking) -> None:
-        self._update(domain_event, tracking, "status = 'cancelled'")
+        self._update(domain_event, tracking, lambda _: {"status": "cancelled"})
 
     @process_event.register
     def _(self, domain_event: Payment.Refunded, tracking: Tracking) -> None:
-        self._update(
-            domain_event,
-            tracking,
-            "refunded_amount = refunded_amount + :refund, status = CASE WHEN "
-            "refunded_amount + :refund >= amount THEN 'refunded' ELSE 'partially_refunded' END",
-            refund=domain_event.amount,
-        )
+        def refund(row: Row) -> Row:
+            refunded = row["refunded_amount"] + domain_event.amount
+            status = "refunded" if refunded >= row["amount"] else "partially_refunded"
+            return {"refunded_amount": refunded, "status": status}
 
-    def _update(
-        self, domain_event: Any, tracking: Tracking, assignments: str, **params: Any
-    ) -> None:
-        params |= {
-            "payment_id": str(domain_event.originator_id),
-            "position": tracking.notification_id,
-            "at": domain_event.timestamp.isoformat(),
-        }
-        sql = f"{_UPDATE_HEAD}{assignments} WHERE payment_id = :payment_id"
-        self.view.write(tracking, [(sql, params)])
+        self._update(domain_event, tracking, refund)
+
+    def _update(self, domain_event: Any, tracking: Tracking, change: Callable[[Row], Row]) -> None:
+        """The payment's row with `change(row)` applied, stamped with this event; an event
+        of a payment the table does not hold changes nothing."""
+        with self.view.change(tracking) as rows:
+            row = rows.get(PAYMENTS, str(domain_event.originator_id))
+            if row is not None:
+                row |= change(row)
+                row["last_position"] = tracking.notification_id
+                row["updated_at"] = domain_event.timestamp.isoformat()
+                rows.put(PAYMENTS, row)

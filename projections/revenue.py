@@ -5,14 +5,13 @@ net revenue (amount - refunded, for paid statuses only). Each payment sits in ex
 bucket: the business day (in LEDGER_TIMEZONE) of its completion once paid, otherwise of
 its creation. A status change moves it: out of the old bucket, into the new one.
 
-The per-payment table `revenue_payments` remembers where each payment sits; every move is
-plain SQL over it, so it is correct inside a rebuild's batch transaction too (a read
-before the write would not see the batch's uncommitted rows). Changing LEDGER_TIMEZONE
-needs `ledger rebuild --projection revenue`.
+The per-payment table `revenue_payments` remembers where each payment sits, so a move knows
+the bucket to leave. Changing LEDGER_TIMEZONE needs `ledger rebuild --projection revenue`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -22,33 +21,16 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from ledger.payment import Payment
-from projections.base import PostgresView, SQLiteView, Statement, View
+from projections.base import PostgresView, SQLiteView, View
+from projections.rows import CounterTable, KeyedTable, Row, Rows
 
 PROVIDERS = ("toss", "stripe")
 PAID_STATUSES = ("completed", "partially_refunded", "refunded")
-# Net revenue of the payment row `p`: money kept, only once the provider took it.
-_NET = (
-    "CASE WHEN p.status IN ('completed', 'partially_refunded', 'refunded') "
-    "THEN p.amount - p.refunded ELSE 0 END"
-)
-_IS_ITS_BUCKET = (
-    "EXISTS (SELECT 1 FROM revenue_payments p WHERE p.payment_id = :payment_id "
-    "AND p.day = revenue_daily.day AND p.currency = revenue_daily.currency "
-    "AND p.provider = revenue_daily.provider AND p.status = revenue_daily.status)"
-)
-_LEAVE_BUCKET = (
-    "UPDATE revenue_daily SET count = count - 1, net_revenue = net_revenue - "
-    f"(SELECT {_NET} FROM revenue_payments p WHERE p.payment_id = :payment_id) "
-    f"WHERE {_IS_ITS_BUCKET}"
-)
-_DROP_EMPTY_BUCKET = f"DELETE FROM revenue_daily WHERE count = 0 AND {_IS_ITS_BUCKET}"
-_ENTER_BUCKET = (
-    "INSERT INTO revenue_daily (day, currency, provider, status, count, net_revenue) "
-    f"SELECT p.day, p.currency, p.provider, p.status, 1, {_NET} "
-    "FROM revenue_payments p WHERE p.payment_id = :payment_id "
-    "ON CONFLICT (day, currency, provider, status) DO UPDATE SET "
-    "count = revenue_daily.count + excluded.count, "
-    "net_revenue = revenue_daily.net_revenue + excluded.net_revenue"
+PAYMENT_COLUMNS = ("payment_id", "day", "currency", "provider", "status", "amount", "refunded")
+# Where each payment sits, and the buckets: (day, currency, provider, status) → count, net.
+PAYMENTS = KeyedTable("revenue_payments", "payment_id", PAYMENT_COLUMNS)
+BUCKETS = CounterTable(
+    "revenue_daily", ("day", "currency", "provider", "status"), ("count", "net_revenue")
 )
 _STATS = (
     "SELECT currency, provider, status, "
@@ -157,7 +139,7 @@ class RevenueProjection(Projection[RevenueView]):
 
     @process_event.register
     def _(self, domain_event: Payment.Initiated, tracking: Tracking) -> None:
-        row = {
+        payment = {
             "payment_id": str(domain_event.originator_id),
             "day": self.view.business_day(domain_event.timestamp),
             "currency": domain_event.currency,
@@ -166,42 +148,47 @@ class RevenueProjection(Projection[RevenueView]):
             "amount": domain_event.amount,
             "refunded": 0,
         }
-        insert = (
-            f"INSERT INTO revenue_payments ({', '.join(row)}) "
-            f"VALUES ({', '.join(':' + k for k in row)})"
-        )
-        self.view.write(tracking, [(insert, row), (_ENTER_BUCKET, row)])
+        with self.view.change(tracking) as rows:
+            rows.put(PAYMENTS, payment)
+            _enter(rows, payment, +1)
 
     @process_event.register
     def _(self, domain_event: Payment.Completed, tracking: Tracking) -> None:
         day = self.view.business_day(domain_event.approved_at)
-        self._move(domain_event, tracking, "status = 'completed', day = :day", day=day)
+        self._move(domain_event, tracking, lambda _: {"status": "completed", "day": day})
 
     @process_event.register
     def _(self, domain_event: Payment.Failed, tracking: Tracking) -> None:
-        self._move(domain_event, tracking, "status = 'failed'")
+        self._move(domain_event, tracking, lambda _: {"status": "failed"})
 
     @process_event.register
     def _(self, domain_event: Payment.Cancelled, tracking: Tracking) -> None:
-        self._move(domain_event, tracking, "status = 'cancelled'")
+        self._move(domain_event, tracking, lambda _: {"status": "cancelled"})
 
     @process_event.register
     def _(self, domain_event: Payment.Refunded, tracking: Tracking) -> None:
-        self._move(
-            domain_event,
-            tracking,
-            "refunded = refunded + :refund, status = CASE WHEN "
-            "refunded + :refund >= amount THEN 'refunded' ELSE 'partially_refunded' END",
-            refund=domain_event.amount,
-        )
+        def refund(payment: Row) -> Row:
+            refunded = payment["refunded"] + domain_event.amount
+            status = "refunded" if refunded >= payment["amount"] else "partially_refunded"
+            return {"refunded": refunded, "status": status}
 
-    def _move(self, domain_event: Any, tracking: Tracking, assignments: str, **params: Any) -> None:
-        """Take the payment out of its bucket, change it, put it into its (new) bucket."""
-        params["payment_id"] = str(domain_event.originator_id)
-        statements: list[Statement] = [
-            (_LEAVE_BUCKET, params),
-            (_DROP_EMPTY_BUCKET, params),
-            (f"UPDATE revenue_payments SET {assignments} WHERE payment_id = :payment_id", params),
-            (_ENTER_BUCKET, params),
-        ]
-        self.view.write(tracking, statements)
+        self._move(domain_event, tracking, refund)
+
+    def _move(self, domain_event: Any, tracking: Tracking, change: Callable[[Row], Row]) -> None:
+        """Take the payment out of its bucket, change it, put it into its (new) bucket; an
+        event of a payment the view does not hold changes nothing."""
+        with self.view.change(tracking) as rows:
+            payment = rows.get(PAYMENTS, str(domain_event.originator_id))
+            if payment is not None:
+                _enter(rows, payment, -1)
+                payment |= change(payment)
+                rows.put(PAYMENTS, payment)
+                _enter(rows, payment, +1)
+
+
+def _enter(rows: Rows, payment: Row, sign: int) -> None:
+    """Add the payment to its bucket (+1) or take it out (-1)."""
+    paid = payment["status"] in PAID_STATUSES
+    net = payment["amount"] - payment["refunded"] if paid else 0  # money kept, once taken
+    bucket = (payment["day"], payment["currency"], payment["provider"], payment["status"])
+    rows.add(BUCKETS, bucket, sign, sign * net)

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory, Notification, Tracking
+from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.projection import ApplicationSubscription, BaseProjectionRunner, Projection
 from eventsourcing.utils import Environment
 
@@ -18,6 +18,7 @@ from projections.audit_chain import AuditChainProjection
 from projections.base import View
 from projections.notifications import NotificationsProjection
 from projections.payments_table import PaymentsTableProjection
+from projections.replay import apply_batch, decode, replay
 from projections.revenue import RevenueProjection, RevenueView
 
 log = logging.getLogger("ledger.projections")
@@ -130,21 +131,25 @@ class ReadModels:
 
     # --- rebuilding -----------------------------------------------------------------
 
-    def rebuild(self, name: str, ledger: PaymentLedger, progress: Callable[[int], None]) -> int:
-        """Drop the view, replay the whole history into it a page at a time, compact it.
+    def rebuild(
+        self, names: Sequence[str], ledger: PaymentLedger, progress: Callable[[int], None]
+    ) -> int:
+        """Drop the named views, replay the whole history into them, compact them.
 
-        Memory stays flat: one page of events is held at a time. Returns events replayed.
+        One pass: each page of events is read and decoded once, then applied to every view
+        in one transaction per view (see projections/replay.py). Memory stays flat: a few
+        pages are held at a time. Returns events replayed.
         """
-        view = self.views[name]
-        view.drop()
-        view.create_table()
-        projection: Projection[Any] = PROJECTIONS[name](view=view)
-        count = 0
-        for page in _pages(ledger):
-            apply_batch(projection, ledger.name, ledger.mapper.to_domain_event, page)
-            count += len(page)
-            progress(len(page))
-        view.compact()
+        projections: list[Projection[Any]] = []
+        for name in names:
+            view = self.views[name]
+            view.drop()
+            view.create_table()
+            projections.append(PROJECTIONS[name](view=view))
+        pages = (decode(ledger.name, ledger.mapper.to_domain_event, p) for p in _pages(ledger))
+        count = replay(projections, pages, progress)
+        for projection in projections:
+            projection.view.compact()
         return count
 
     def close(self) -> None:
@@ -165,19 +170,6 @@ def _pages(ledger: PaymentLedger) -> Iterator[list[Any]]:
             return
         yield page
         after = page[-1].id
-
-
-def apply_batch(
-    projection: Projection[Any],
-    application_name: str,
-    to_domain_event: Callable[[Notification], Any],
-    notifications: Sequence[Notification],
-) -> None:
-    """Consecutive events through the projection's handlers, in one view transaction."""
-    with projection.view.batch():
-        for notification in notifications:
-            tracking = Tracking(application_name, notification.id)
-            projection.process_event(to_domain_event(notification), tracking)
 
 
 class BatchingProjectionRunner(BaseProjectionRunner[PaymentLedger]):

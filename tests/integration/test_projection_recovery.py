@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger.application import PaymentLedger
@@ -19,7 +21,10 @@ from ledger.notification import TrainerNotification
 from ledger.payment import Payment
 from ledger.settings import Settings
 from projections.base import Statement
-from projections.runtime import PROJECTIONS, ReadModels, apply_batch
+from projections.notifications import NotificationsProjection
+from projections.payments_table import PaymentsTableProjection
+from projections.replay import apply_batch, decode, replay
+from projections.runtime import PROJECTIONS, ReadModels
 from tests.integration.test_ledger_store import order
 from tests.integration.test_revenue import NOW, run_script
 
@@ -76,8 +81,7 @@ def all_notifications(ledger: PaymentLedger) -> list[Any]:
 
 
 def rebuild_all(read_models: ReadModels, ledger: PaymentLedger) -> None:
-    for name in PROJECTIONS:
-        read_models.rebuild(name, ledger, lambda _: None)
+    read_models.rebuild(list(PROJECTIONS), ledger, lambda _: None)
 
 
 def test_projection_killed_midway_resumes_to_the_same_tables_as_a_clean_rebuild(
@@ -205,7 +209,7 @@ def test_a_rebuild_leaves_its_tables_compact_on_postgres(database_url: str) -> N
         for n in range(300):  # all completed the same day: one bucket, 300 updates
             paid = app.initiate(order(f"bulk-{n}", provider="toss")).payment_id
             app.complete(paid, f"pay-{n}", "card", NOW)
-        models.rebuild("revenue", app, lambda _: None)
+        models.rebuild(["revenue"], app, lambda _: None)
         view = models.view("revenue")
         schema = view.datastore.schema
         with psycopg.connect(database_url.split("?")[0], autocommit=True) as conn:
@@ -217,3 +221,32 @@ def test_a_rebuild_leaves_its_tables_compact_on_postgres(database_url: str) -> N
     finally:
         models.close()
         app.close()
+
+
+class _FailsOnRefund(PaymentsTableProjection):
+    """The payments table, with a handler that breaks on the history's first refund."""
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        if isinstance(domain_event, Payment.Refunded):
+            raise RuntimeError("handler bug")
+        super().process_event(domain_event, tracking)
+
+
+def test_a_view_failing_during_a_rebuild_stops_it_with_that_error(
+    ledger: PaymentLedger, read_models: ReadModels
+) -> None:
+    """Views replay in threads of their own: a failure must reach the caller, not hang the
+    rebuild or vanish with its thread, and leave the failing view short of the head."""
+    notifications = all_notifications(ledger)
+    pages = [
+        decode(ledger.name, ledger.mapper.to_domain_event, notifications[i : i + 3])
+        for i in range(0, len(notifications), 3)
+    ]
+    table, inbox = read_models.view("payments_table"), read_models.view("notifications")
+    projections = [_FailsOnRefund(view=table), NotificationsProjection(view=inbox)]
+    with pytest.raises(RuntimeError, match="handler bug"):
+        replay(projections, iter(pages), lambda _: None)
+    assert not [t for t in threading.enumerate() if t.name.startswith("rebuild-")]
+    refund = next(n.id for n in notifications if n.topic.endswith("Payment.Refunded"))
+    assert (table.max_tracking_id(ledger.name) or 0) < refund

@@ -38,8 +38,14 @@ from store.batching import BatchingPostgresSubscription
 from store.ddl import schema_creation_lock
 from store.group_commit import GroupCommit
 
+Row = tuple[Any, int, str, bytes]  # originator id, version, topic, state
+
+# The events arrive as four arrays, one per column: psycopg sends those in binary, where an
+# array of the library's composite type was rendered as text by Python code (a third of the
+# bulk loader's time, measured with py-spy).
 _FUNCTION = (
-    "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event_type}[]) "
+    "CREATE OR REPLACE FUNCTION {schema}.{function}("
+    "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
     "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
     "BEGIN "
     "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
@@ -48,7 +54,7 @@ _FUNCTION = (
     "  NOTIFY {channel}; "
     "  RETURN QUERY INSERT INTO {schema}.{table} "
     "    (originator_id, originator_version, topic, state) "
-    "    SELECT originator_id, originator_version, topic, state FROM unnest(events) "
+    "    SELECT * FROM unnest(ids, versions, topics, states) "
     "    RETURNING notification_id; "
     "END; $BODY$"
 )
@@ -69,17 +75,17 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
             SQL(_FUNCTION).format(
                 schema=schema,
                 function=Identifier(function),
-                event_type=Identifier(self.stored_event_type_name),
+                id_type=Identifier(self.datastore.originator_id_type),
                 lock_timeout=self.datastore.lock_timeout,
                 table=Identifier(self.events_table_name),
                 channel=Identifier(self.channel_name),
             )
         )
         self.append_statement = SQL(
-            "SELECT notification_id FROM {schema}.{function}(%s) AS notification_id"
+            "SELECT notification_id FROM {schema}.{function}(%b, %b, %b, %b) AS notification_id"
         ).format(schema=schema, function=Identifier(function))
         # Concurrent saves of this process share statements (store/group_commit.py).
-        self.group_commit: GroupCommit[Any] = GroupCommit(self._append)
+        self.group_commit: GroupCommit[Row] = GroupCommit(self._append)
 
     def create_table(self) -> None:
         with schema_creation_lock(self.datastore):
@@ -92,17 +98,16 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
             return None
         return self.group_commit.append(self._rows(stored_events))
 
-    def _rows(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
-        return [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
+    @staticmethod
+    def _rows(stored_events: Sequence[StoredEvent]) -> list[Row]:
+        return [(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _append(self, rows: Sequence[Any]) -> list[int]:
+    def _append(self, rows: Sequence[Row]) -> list[int]:
+        columns = [list(column) for column in zip(*rows, strict=True)]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             assert conn.autocommit  # the statement is its own transaction
-            curs.execute(self.append_statement, (rows,), prepare=True)
+            curs.execute(self.append_statement, columns, prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
 
     def subscribe(

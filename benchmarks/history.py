@@ -14,9 +14,10 @@ from typing import Any
 from benchmarks.orders import order
 from benchmarks.recorders import settings_for
 from ledger.application import PaymentLedger
+from ledger.order import OrderClaim
 from ledger.payment import Payment
 
-BATCH = 500  # payments per save(): one transaction, ~1,300 events
+BATCH = 500  # payments per save(): one transaction, ~1,850 events
 DAYS = 400  # outcomes spread over this many past days, so stats see many buckets
 START = datetime.now(UTC).replace(microsecond=0)
 
@@ -54,8 +55,9 @@ def load_history(
         aggregates: list[Any] = []
         for n in range(first, min(first + BATCH, stop)):
             payment = payment_with_outcome(prefix, n)
-            # The same reactions a command saves with a completion (the trainer's notice).
-            aggregates += [payment, *PaymentLedger._reactions(payment)]
+            # What `initiate` saves with a payment (the order's claim) and what a command
+            # saves with a completion (the trainer's notice).
+            aggregates += [payment, OrderClaim.of(payment), *PaymentLedger._reactions(payment)]
         events += sum(len(a.pending_events) for a in aggregates)
         ledger.save(*aggregates)
         if progress:

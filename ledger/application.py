@@ -18,6 +18,7 @@ from ledger.delivery import ProviderDelivery
 from ledger.errors import ConflictError, NotFoundError
 from ledger.money import Money
 from ledger.notification import TrainerNotification
+from ledger.order import OrderClaim
 from ledger.payment import Payment, Provider
 
 log = logging.getLogger("ledger")
@@ -92,25 +93,30 @@ class PaymentLedger(Application[UUID]):
     def initiate(self, order: PaymentOrder) -> CommandResult:
         """Start a payment; repeating the same order returns the same payment."""
         payment_id = Payment.create_id(order.provider, order.order_id)
+        for _ in range(2):
+            existing = self._find(payment_id)
+            if existing is not None:
+                return self._same_order(existing, order)
+            self._refuse_other_provider(order)
+            payment = Payment(**asdict(order))
+            try:
+                recordings = self.save(payment, OrderClaim.of(payment))
+            except IntegrityError:
+                continue  # a concurrent request for the order won: identical, or the other provider
+            return CommandResult(
+                payment.id, payment.status, "created", recordings[-1].notification.id
+            )
+        raise ConflictError(f"order {order.order_id} is being created concurrently")
+
+    def _refuse_other_provider(self, order: PaymentOrder) -> None:
+        # The claim saved with each payment decides races; this read also covers orders
+        # stored before claims existed, which have none.
         for other in Provider:
             if (
                 other != order.provider
                 and Payment.create_id(other, order.order_id) in self.repository
             ):
                 raise ConflictError(f"order {order.order_id} is already paid through {other}")
-        for _ in range(2):
-            existing = self._find(payment_id)
-            if existing is not None:
-                return self._same_order(existing, order)
-            payment = Payment(**asdict(order))
-            try:
-                recordings = self.save(payment)
-            except IntegrityError:
-                continue  # a concurrent identical request won; compare with it
-            return CommandResult(
-                payment.id, payment.status, "created", recordings[-1].notification.id
-            )
-        raise ConflictError(f"order {order.order_id} is being created concurrently")
 
     def complete(
         self,

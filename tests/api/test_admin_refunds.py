@@ -112,7 +112,7 @@ def test_refund_needs_a_paid_payment_an_idempotency_key_and_an_admin(
     auditor = {"Authorization": "Bearer auditor-token"}
     assert_error(refund(client, pending, "k", headers=auditor), 403)
     assert_error(refund(client, pending, "k", headers={}), 401)
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_toss_outage_during_refund_is_502_and_records_nothing(

@@ -65,7 +65,7 @@ def test_toss_payment_is_initiated_and_confirmed(
     assert call.header(
         "authorization",
     ).startswith("Basic ")  # type: ignore[union-attr]
-    assert event_topics(ledger) == ["Initiated", "Completed", "Sent"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent"]
 
 
 def test_repeated_toss_confirm_does_not_call_toss_again(
@@ -91,7 +91,7 @@ def test_stripe_payment_is_initiated_and_confirmed(
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "completed"
     assert ledger.get_payment(UUID(created.json()["payment_id"])).provider_payment_id == "pi_1"
-    assert event_topics(ledger) == ["Initiated", "Completed", "Sent"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent"]
 
 
 def test_stripe_session_found_by_client_reference_id(
@@ -110,7 +110,7 @@ def test_unpaid_stripe_session_stays_pending(
     fake.stripe_session("cs_3", "order-s1", 4200, "usd", payment_status="unpaid", status="open")
     answer = client.post("/api/payments/stripe/confirm", json={"session_id": "cs_3"})
     assert answer.status_code == 200 and answer.json()["status"] == "pending"
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_repeating_the_same_payment_returns_the_same_payment(
@@ -120,7 +120,7 @@ def test_repeating_the_same_payment_returns_the_same_payment(
     second = client.post("/api/payments", json=payment_body())
     assert second.status_code == 200
     assert second.json()["payment_id"] == first.json()["payment_id"]
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ def test_same_order_with_a_different_body_is_a_conflict(
 ) -> None:
     client.post("/api/payments", json=payment_body())
     assert_error(client.post("/api/payments", json=payment_body(**change)), 409, "conflict")
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_toss_amount_mismatch_is_refused_without_calling_toss(
@@ -145,7 +145,7 @@ def test_toss_amount_mismatch_is_refused_without_calling_toss(
     )
     assert_error(answer, 400, "amount_mismatch")
     assert fake.provider_calls("toss") == []
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_stripe_amount_or_currency_mismatch_is_refused(
@@ -164,7 +164,7 @@ def test_stripe_amount_or_currency_mismatch_is_refused(
         400,
         "amount_mismatch",
     )
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_unknown_order_is_not_found(
@@ -242,7 +242,7 @@ def test_toss_outage_answers_502_and_payment_can_be_confirmed_later(
     assert_error(
         client.post("/api/payments/toss/confirm", json=confirm), 502, "provider_unavailable"
     )
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
     retried = client.post("/api/payments/toss/confirm", json=confirm)
     assert retried.status_code == 200 and retried.json()["status"] == "completed"
 
@@ -254,7 +254,7 @@ def test_stripe_outage_answers_502_and_payment_stays_pending(
     fake.stripe_session("cs_1", "order-s1", 4200, "usd")
     fake.stripe_fail_next(503)
     assert_error(client.post("/api/payments/stripe/confirm", json={"session_id": "cs_1"}), 502)
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
     assert (
         client.post("/api/payments/stripe/confirm", json={"session_id": "cs_1"}).json()["status"]
         == "completed"

@@ -74,7 +74,7 @@ def test_completed_session_completes_the_payment_and_notifies_the_trainer(
     assert (body["payment_id"], body["status"]) == (str(payment_id), "completed")
     assert isinstance(body["position"], int)
     assert ledger.get_payment(payment_id).provider_payment_id == "pi_1"
-    assert event_topics(ledger) == ["Initiated", "Completed", "Sent", "Applied"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Applied"]
 
 
 def test_session_is_found_by_client_reference_id(
@@ -92,7 +92,7 @@ def test_unpaid_completed_session_stays_pending_until_the_async_payment_succeeds
     unpaid = session(fake, payment_status="unpaid")
     answer = deliver(client, fake, "checkout.session.completed", unpaid)
     assert answer.json()["outcome"] == "unchanged" and answer.json()["status"] == "pending"
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
     paid = deliver(client, fake, "checkout.session.async_payment_succeeded", session(fake))
     assert paid.json()["outcome"] == "applied" and paid.json()["status"] == "completed"
@@ -114,7 +114,7 @@ def test_expired_session_cancels_the_payment(
     obj = session(fake, payment_status="unpaid", status="expired")
     answer = deliver(client, fake, "checkout.session.expired", obj)
     assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "cancelled")
-    assert event_topics(ledger) == ["Initiated", "Cancelled", "Applied"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Cancelled", "Applied"]
 
 
 def test_failed_payment_intent_records_stripes_code_and_message(
@@ -231,7 +231,7 @@ def test_signature_older_than_300_seconds_is_refused(
     payload = fake.stripe_event("checkout.session.completed", session(fake))
     stale = signed(fake, payload, timestamp=int(time.time()) - 301)
     assert_error(client.post(WEBHOOK, content=payload, headers=stale), 400, "invalid_signature")
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
     recent = signed(fake, payload, timestamp=int(time.time()) - 299)
     assert client.post(WEBHOOK, content=payload, headers=recent).json()["outcome"] == "applied"
@@ -282,7 +282,7 @@ def test_refused_deliveries_answer_400_and_append_nothing(
     payload = fake.stripe_event("checkout.session.completed", session(fake))
     body, headers = make(fake, payload)
     assert_error(client.post(WEBHOOK, content=body, headers=headers), 400, code)
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_amount_or_currency_mismatch_is_refused(
@@ -293,7 +293,7 @@ def test_amount_or_currency_mismatch_is_refused(
     for obj in (cheap, euros):
         answer = deliver(client, fake, "checkout.session.completed", obj)
         assert_error(answer, 400, "amount_mismatch")
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_without_a_webhook_secret_stripe_webhooks_answer_503(
@@ -319,7 +319,7 @@ def test_unhandled_event_types_are_acknowledged_and_ignored(
         "position": None,
         "reason": "unhandled_type",
     }
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_unknown_order_is_acknowledged_and_logged(

@@ -57,7 +57,7 @@ def test_done_completes_the_payment_and_notifies_the_trainer(
     assert answer.status_code == 200, answer.text
     assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "completed")
     assert fake.calls("GET", f"/v1/payments/{KEY}"), "the payment is re-read from Toss"
-    assert event_topics(ledger) == ["Initiated", "Completed", "Sent", "Applied"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Applied"]
 
 
 def test_redelivered_status_change_is_a_duplicate(
@@ -68,7 +68,7 @@ def test_redelivered_status_change_is_a_duplicate(
     post(client, body)
     again = post(client, body)
     assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
-    assert event_topics(ledger) == ["Initiated", "Completed", "Sent", "Applied"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Applied"]
 
 
 def test_status_the_ledger_already_has_appends_nothing(
@@ -240,7 +240,7 @@ def test_toss_api_down_answers_5xx_so_toss_retries_and_appends_nothing(
     body = fake.toss_webhook_body(KEY)
     fake.toss_fail_next(**{"status": 200, **failure})
     assert_error(post(client, body), 502, "provider_unavailable")
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
     assert post(client, body).json()["outcome"] == "applied"  # Toss's retry
 
 
@@ -249,7 +249,7 @@ def test_amount_reported_by_toss_must_match(
 ) -> None:
     fake.toss_payment(KEY, "order-1001", 100, status="DONE")
     assert_error(post(client, fake.toss_webhook_body(KEY)), 400, "amount_mismatch")
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 @pytest.fixture
@@ -268,6 +268,7 @@ def test_deposit_callback_with_the_confirm_secret_completes_the_payment(
     assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "completed")
     assert event_topics(ledger) == [
         "Initiated",
+        "Claimed",
         "DepositAwaited",
         "Completed",
         "Sent",
@@ -318,7 +319,7 @@ def test_malformed_toss_bodies_are_refused_400(
     client: TestClient, ledger: PaymentLedger, payment_id: UUID, body: bytes, code: str
 ) -> None:
     assert_error(post(client, body), 400, code)
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]
 
 
 def test_unhandled_toss_event_types_are_ignored(client: TestClient, ledger: PaymentLedger) -> None:

@@ -178,8 +178,9 @@ def test_events_newer_than_the_chain_are_not_yet_chained_not_tampered(database_u
         read_models.stop()
         ledger.initiate(order(2))
         verdict = log.verify()
-        assert (verdict.ok, verdict.events_checked, verdict.unchained) == (True, 1, 1)
-        assert [i["hash"] is None for i in log.page(0, 10)] == [False, True]
+        # Each payment: its Initiated and its order's Claimed.
+        assert (verdict.ok, verdict.events_checked, verdict.unchained) == (True, 2, 2)
+        assert [i["hash"] is None for i in log.page(0, 10)] == [False, False, True, True]
     finally:
         read_models.close()
         ledger.close()
@@ -213,7 +214,8 @@ def test_concurrent_writers_still_give_one_valid_chain(
         list(pool.map(pay, range(40)))
     log = audit(store)
     verdict = log.verify()
-    assert verdict.ok and verdict.events_checked == len(positions_of(ledger)) == 120
+    # Per payment: Initiated, its order's Claimed, Completed, the trainer's Sent.
+    assert verdict.ok and verdict.events_checked == len(positions_of(ledger)) == 160
     assert [i["position"] for i in log.stream()] == positions_of(ledger)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -71,7 +73,45 @@ def test_same_order_with_other_details_is_a_conflict(ledger: PaymentLedger) -> N
         ledger.initiate(order(amount=9999))
     with pytest.raises(ConflictError):
         ledger.initiate(order(provider="toss"))
-    assert event_topics(ledger) == ["Initiated"]
+    assert event_topics(ledger) == ["Initiated", "Claimed"]  # the payment, its order's claim
+
+
+class _MeetAfterProviderCheck(PaymentLedger):
+    """Holds each initiate after its cross-provider read until the other has read too:
+    both find no payment through the other provider, then both save."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.met = threading.Event()
+        self.meeting = threading.Barrier(2, action=self.met.set)
+
+    def _refuse_other_provider(self, order: PaymentOrder) -> None:
+        super()._refuse_other_provider(order)
+        if not self.met.is_set():
+            self.meeting.wait(timeout=10)
+
+
+def test_one_order_started_through_both_providers_at_once_gets_one_payment(
+    database_url: str,
+) -> None:
+    settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    ledger = _MeetAfterProviderCheck(env=settings.eventsourcing_env())
+
+    def start(provider: str) -> str:
+        try:
+            return ledger.initiate(order(provider=provider)).outcome
+        except ConflictError as error:
+            return str(error)
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = sorted(pool.map(start, ["toss", "stripe"]))
+        assert ledger.met.is_set()  # both had passed the read before either saved
+        assert outcomes[0] == "created"
+        assert outcomes[1].startswith("order order-1 is already paid through")
+        assert event_topics(ledger).count("Initiated") == 1
+    finally:
+        ledger.close()
 
 
 def test_unknown_payment_is_not_found(ledger: PaymentLedger) -> None:

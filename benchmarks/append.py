@@ -12,8 +12,9 @@ from benchmarks.recorders import settings_for
 from benchmarks.stores import Store
 from ledger.application import PaymentLedger
 
-# initiate saves Initiated; complete saves Completed and the trainer's notification Sent.
-EVENTS_PER_PAYMENT = 3
+# initiate saves Initiated and the order's Claimed; complete saves Completed and the
+# trainer's notification Sent.
+EVENTS_PER_PAYMENT = 4
 COMMITS_PER_PAYMENT = 2
 
 

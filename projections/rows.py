@@ -4,7 +4,7 @@ A handler takes the current row of the aggregate its event belongs to, computes 
 in Python and puts it back; counters (the revenue buckets) receive amounts to add. When the
 batch ends, each table gets one upsert for all of its changed rows. A rebuild's page of
 1,000 events, or a runner's queue of them, thus costs a few statements per table instead of
-one to four per event (see benchmarks/README.md, "Rebuild").
+one to four per event (benchmarks/README.md, change 6).
 """
 
 from __future__ import annotations

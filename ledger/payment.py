@@ -40,6 +40,11 @@ _ACCEPTS: dict[Status, frozenset[str]] = {
 }
 
 
+def status_after_refunds(refunded_amount: int, amount: int) -> Status:
+    """Refunded once the refunds reach the amount, partially refunded before."""
+    return Status.REFUNDED if refunded_amount >= amount else Status.PARTIALLY_REFUNDED
+
+
 class Payment(Aggregate):
     """A customer's payment for one booking, as reported by checkout and the provider."""
 
@@ -210,8 +215,7 @@ class Payment(Aggregate):
     def _refunded(self, refund_id: str, amount: int, reason: str, refunded_at: datetime) -> None:
         self.refund_ids.append(refund_id)
         self.refunded_amount += amount
-        fully = self.refunded_amount == self.amount
-        self.status = Status.REFUNDED if fully else Status.PARTIALLY_REFUNDED
+        self.status = status_after_refunds(self.refunded_amount, self.amount)
 
     @event(DepositAwaited)
     def _deposit_awaited(self, provider_payment_id: str, secret: str) -> None:

@@ -9,7 +9,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from ledger.payment import Payment
+from ledger.payment import Payment, status_after_refunds
 from projections.base import PostgresView, SQLiteView, View
 from projections.rows import KeyedTable, Row
 
@@ -171,7 +171,7 @@ class PaymentsTableProjection(Projection[PaymentsTableView]):
     def _(self, domain_event: Payment.Refunded, tracking: Tracking) -> None:
         def refund(row: Row) -> Row:
             refunded = row["refunded_amount"] + domain_event.amount
-            status = "refunded" if refunded >= row["amount"] else "partially_refunded"
+            status = status_after_refunds(refunded, row["amount"]).value
             return {"refunded_amount": refunded, "status": status}
 
         self._update(domain_event, tracking, refund)

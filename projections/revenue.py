@@ -20,7 +20,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from ledger.payment import Payment
+from ledger.payment import Payment, status_after_refunds
 from projections.base import PostgresView, SQLiteView, View
 from projections.rows import CounterTable, KeyedTable, Row, Rows
 
@@ -169,7 +169,7 @@ class RevenueProjection(Projection[RevenueView]):
     def _(self, domain_event: Payment.Refunded, tracking: Tracking) -> None:
         def refund(payment: Row) -> Row:
             refunded = payment["refunded"] + domain_event.amount
-            status = "refunded" if refunded >= payment["amount"] else "partially_refunded"
+            status = status_after_refunds(refunded, payment["amount"]).value
             return {"refunded": refunded, "status": status}
 
         self._move(domain_event, tracking, refund)

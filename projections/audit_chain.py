@@ -46,23 +46,18 @@ class AuditChainView(View):
 
     def link(self, tracking: Tracking) -> None:
         """Hash the event at `tracking`'s position onto the chain, with the tracking."""
-        batch = self.current_batch()
-        if batch is None:
-            with self.batch():
-                self.link(tracking)
-            return
-        self.join_batch(batch, tracking)
-        # One read of the head per batch and of the events per page of them.
-        position, state = tracking.notification_id, batch.state
-        if "head" not in state:
-            state["head"], state["rows"] = self._head(batch.cursor), {}
-        rows = state["rows"]
-        if position not in rows:
-            rows.clear()
-            rows.update(self._event_rows(batch.cursor, position, _LOOKAHEAD))
-        state["head"] = self._append(
-            batch.cursor, position, rows.pop(position, None), state["head"]
-        )
+        with self.change(tracking) as batch:
+            # One read of the head per batch and of the events per page of them.
+            position, state = tracking.notification_id, batch.state
+            if "head" not in state:
+                state["head"], state["rows"] = self._head(batch.cursor), {}
+            rows = state["rows"]
+            if position not in rows:
+                rows.clear()
+                rows.update(self._event_rows(batch.cursor, position, _LOOKAHEAD))
+            state["head"] = self._append(
+                batch.cursor, position, rows.pop(position, None), state["head"]
+            )
 
     def _head(self, cursor: Any) -> str:
         head = self._fetch(

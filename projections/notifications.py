@@ -124,12 +124,12 @@ class NotificationsProjection(Projection[NotificationsView]):
             "read_at": None,
             "position": tracking.notification_id,
         }
-        with self.view.change(tracking) as rows:
-            rows.put(INBOX, row)
+        with self.view.change(tracking) as batch:
+            batch.rows.put(INBOX, row)
 
     @process_event.register
     def _(self, domain_event: TrainerNotification.MarkedRead, tracking: Tracking) -> None:
-        with self.view.change(tracking) as rows:
-            row = rows.get(INBOX, str(domain_event.originator_id))
+        with self.view.change(tracking) as batch:
+            row = batch.rows.get(INBOX, str(domain_event.originator_id))
             if row is not None:
-                rows.put(INBOX, {**row, "read_at": domain_event.read_at.isoformat()})
+                batch.rows.put(INBOX, {**row, "read_at": domain_event.read_at.isoformat()})

@@ -136,8 +136,8 @@ class PaymentsTableProjection(Projection[PaymentsTableView]):
             "created_position": tracking.notification_id,
             "last_position": tracking.notification_id,
         }
-        with self.view.change(tracking) as rows:
-            rows.put(PAYMENTS, row)
+        with self.view.change(tracking) as batch:
+            batch.rows.put(PAYMENTS, row)
 
     @process_event.register
     def _(self, domain_event: Payment.Completed, tracking: Tracking) -> None:
@@ -179,10 +179,10 @@ class PaymentsTableProjection(Projection[PaymentsTableView]):
     def _update(self, domain_event: Any, tracking: Tracking, change: Callable[[Row], Row]) -> None:
         """The payment's row with `change(row)` applied, stamped with this event; an event
         of a payment the table does not hold changes nothing."""
-        with self.view.change(tracking) as rows:
-            row = rows.get(PAYMENTS, str(domain_event.originator_id))
+        with self.view.change(tracking) as batch:
+            row = batch.rows.get(PAYMENTS, str(domain_event.originator_id))
             if row is not None:
                 row |= change(row)
                 row["last_position"] = tracking.notification_id
                 row["updated_at"] = domain_event.timestamp.isoformat()
-                rows.put(PAYMENTS, row)
+                batch.rows.put(PAYMENTS, row)

@@ -148,9 +148,9 @@ class RevenueProjection(Projection[RevenueView]):
             "amount": domain_event.amount,
             "refunded": 0,
         }
-        with self.view.change(tracking) as rows:
-            rows.put(PAYMENTS, payment)
-            _enter(rows, payment, +1)
+        with self.view.change(tracking) as batch:
+            batch.rows.put(PAYMENTS, payment)
+            _enter(batch.rows, payment, +1)
 
     @process_event.register
     def _(self, domain_event: Payment.Completed, tracking: Tracking) -> None:
@@ -177,13 +177,13 @@ class RevenueProjection(Projection[RevenueView]):
     def _move(self, domain_event: Any, tracking: Tracking, change: Callable[[Row], Row]) -> None:
         """Take the payment out of its bucket, change it, put it into its (new) bucket; an
         event of a payment the view does not hold changes nothing."""
-        with self.view.change(tracking) as rows:
-            payment = rows.get(PAYMENTS, str(domain_event.originator_id))
+        with self.view.change(tracking) as batch:
+            payment = batch.rows.get(PAYMENTS, str(domain_event.originator_id))
             if payment is not None:
-                _enter(rows, payment, -1)
+                _enter(batch.rows, payment, -1)
                 payment |= change(payment)
-                rows.put(PAYMENTS, payment)
-                _enter(rows, payment, +1)
+                batch.rows.put(PAYMENTS, payment)
+                _enter(batch.rows, payment, +1)
 
 
 def _enter(rows: Rows, payment: Row, sign: int) -> None:

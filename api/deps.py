@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
 from api.errors import ApiError
+from api.freshness import (
+    TIMEOUT_SECONDS,
+    WAITS_PER_CLIENT,
+    Freshness,
+    TooManyWaitsError,
+    client_key,
+)
 from api.providers.refunds import Refunds
 from api.providers.stripe import StripePayments
 from api.providers.toss import TossPayments
@@ -24,6 +31,11 @@ class Services:
     stripe: StripePayments
     read_models: ReadModels
     refunds: Refunds
+    freshness: Freshness = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built with the other services, in the lifespan: one per serving process and loop.
+        self.freshness = Freshness(self.read_models.positions)
 
 
 def get_services(request: Request) -> Services:
@@ -33,26 +45,40 @@ def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
+# A refused or timed-out wait may be retried about a second later.
+RETRY_SOON = {"Retry-After": "1"}
+MIN_POSITION_HELP = (
+    f"Wait until the read models include this event position: at most {TIMEOUT_SECONDS:g} s"
+    f" (then 503 projection_lagging), and at most {WAITS_PER_CLIENT} such reads at once per"
+    " token (beyond: 429 too_many_waits)"
+)
 
-# How long a read may wait for the projections to reach `min_position`.
-FRESHNESS_TIMEOUT_SECONDS = 5.0
+
+def _host(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
-def read_after(
+async def read_after(
+    request: Request,
     services: ServicesDep,
-    min_position: Annotated[
-        int | None,
-        Query(ge=0, description="Wait until the read models include this event position"),
-    ] = None,
+    min_position: Annotated[int | None, Query(ge=0, description=MIN_POSITION_HELP)] = None,
 ) -> ReadModels:
-    """The read models, once they have caught up with `min_position` (read-your-writes)."""
+    """The read models, once they have caught up with `min_position` (read-your-writes).
+
+    Async, so that a waiting read holds no threadpool thread (api/freshness.py); the routes
+    using it stay sync `def`s.
+    """
     if min_position is not None:
+        freshness = services.freshness
+        client = client_key(request.headers.get("authorization"), _host(request))
         try:
-            services.read_models.wait(min_position, FRESHNESS_TIMEOUT_SECONDS)
+            await freshness.wait(min_position, client)
+        except TooManyWaitsError:
+            message = f"at most {freshness.waits_per_client} reads may wait at once per token"
+            raise ApiError(429, "too_many_waits", message, RETRY_SOON) from None
         except TimeoutError:
-            raise ApiError(
-                503, "projection_lagging", f"read models have not reached position {min_position}"
-            ) from None
+            message = f"read models have not reached position {min_position}"
+            raise ApiError(503, "projection_lagging", message, RETRY_SOON) from None
     return services.read_models
 
 

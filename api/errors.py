@@ -34,9 +34,12 @@ _STATUS_BY_ERROR: list[tuple[type[LedgerError], int]] = [
 class ApiError(Exception):
     """An HTTP-level refusal that is not a domain rule (auth, signature, size)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})  # e.g. Retry-After
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -58,7 +61,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         log.info("refused %s %s: %s %s", request.method, request.url.path, exc.code, exc.message)
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

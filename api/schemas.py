@@ -181,7 +181,10 @@ class RefundRequest(BaseModel):
 
 
 class RefundCreated(BaseModel):
-    refund_id: str
+    refund_id: str = Field(description="The provider's id: Stripe's re_..., Toss's transactionKey")
     amount: int
+    refund_status: str = Field(
+        description="The provider's status of the refund: succeeded (201) or pending (202)"
+    )
     status: str = Field(description="The payment's status after the refund")
-    position: int | None = None
+    position: int | None = Field(None, description="Of the event recording it; null if earlier")

@@ -193,26 +193,23 @@ class PaymentLedger(Application[UUID]):
 
         return self._change(payment_id, decide, delivery, loaded)
 
-    def refund_to_total(
+    def record_listed_refunds(
         self,
         payment_id: UUID,
-        refunded_total: int,
-        refund_id: str,
-        reason: str,
-        refunded_at: datetime,
+        listed: Sequence[RefundReport],
         approval: Approval | None = None,
         delivery: Delivery | None = None,
         loaded: Payment | None = None,
     ) -> CommandResult:
-        """Record, as refund `refund_id`, whatever brings the refunded amount up to the
-        provider's running total (Stripe's `amount_refunded`). Decided on the current state,
-        so money already recorded as refunded by any path is never counted twice."""
+        """Record, each under its own id, the provider's succeeded refunds (all of them,
+        oldest first, e.g. Stripe's refunds list) that the ledger has not counted yet; see
+        `refunds_to_record`. Decided on the current state, so a refund recorded by any path
+        (webhook, admin request, a concurrent request) counts once."""
 
         def decide(payment: Payment) -> bool:
             changed = _approve(payment, approval)
-            missing = refunded_total - payment.refunded_amount
-            if missing > 0:
-                changed = payment.refund(refund_id, missing, reason, refunded_at) or changed
+            for r in refunds_to_record(payment, listed):
+                changed = payment.refund(r.refund_id, r.amount, r.reason, r.refunded_at) or changed
             return changed
 
         return self._change(payment_id, decide, delivery, loaded)
@@ -341,6 +338,25 @@ class PaymentLedger(Application[UUID]):
                 ),
             )
         ]
+
+
+def refunds_to_record(payment: Payment, listed: Sequence[RefundReport]) -> list[RefundReport]:
+    """Which of the provider's succeeded refunds (`listed`, oldest first) to record now.
+
+    Each refund is recorded under its own id, once. But histories written before that held
+    running-total deltas under other ids (a request's refund id, a webhook's event id), so an
+    id not recorded yet may be money already counted. Rule: the ledger never counts more than
+    the listed total. Newest first (a delta covered the refunds made before it, so the newest
+    are the uncounted ones), a refund is taken only if it fits in what is not counted yet.
+    With no such history the uncounted money is exactly the unrecorded refunds: all fit.
+    """
+    uncounted = sum(r.amount for r in listed) - payment.refunded_amount
+    taken: list[RefundReport] = []
+    for report in reversed(listed):
+        if report.refund_id not in payment.refund_ids and 0 < report.amount <= uncounted:
+            taken.append(report)
+            uncounted -= report.amount
+    return taken[::-1]
 
 
 def _approve(payment: Payment, approval: Approval | None) -> bool:

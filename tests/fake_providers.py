@@ -69,7 +69,8 @@ def _stripe_id(prefix: str) -> str:
 
 
 def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    # An unpaired surrogate goes out as JSON's own `\\udXXX` escape, as any JSON library sends it.
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def _decode_stripe_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -206,6 +207,8 @@ class FakeProviders:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.RLock()
+        # Wakes list requests held by `stripe_hold_refund_lists` when a refund is created.
+        self._refund_created = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
         self._reset_state()
 
@@ -262,6 +265,8 @@ class FakeProviders:
         self._toss_idempotency: dict[str, _Response] = {}
         self._stripe_sessions: dict[str, dict[str, Any]] = {}
         self._stripe_refunds: list[dict[str, Any]] = []
+        self._stripe_refund_statuses: list[str] = []
+        self._stripe_list_hold: int | None = None
         self._stripe_failures: list[_Failure] = []
         self._stripe_idempotency: dict[str, tuple[bytes, _Response]] = {}
 
@@ -446,6 +451,33 @@ class FakeProviders:
         """Refunds the fake has created so far (copies)."""
         with self._lock:
             return copy.deepcopy(self._stripe_refunds)
+
+    def stripe_refund(
+        self, payment_intent: str, amount: int, status: str = "succeeded", reason: str = ""
+    ) -> dict[str, Any]:
+        """A refund made outside our API (the Dashboard, another request), as Stripe holds it."""
+        with self._lock:
+            session = self._stripe_session_of(payment_intent)
+            assert session is not None, f"no Checkout Session has {payment_intent}"
+            metadata = {"reason": reason} if reason else {}
+            return copy.deepcopy(self._new_stripe_refund(session, amount, None, metadata, status))
+
+    def stripe_set_refund_status(self, refund_id: str, status: str) -> None:
+        """Move a refund on, e.g. ``pending`` -> ``succeeded`` or ``failed``."""
+        with self._lock:
+            refund = next(r for r in self._stripe_refunds if r["id"] == refund_id)
+            refund["status"] = status
+
+    def stripe_next_refund_status(self, status: str) -> None:
+        """The next refund created through the API gets `status` (e.g. ``pending``)."""
+        with self._lock:
+            self._stripe_refund_statuses.append(status)
+
+    def stripe_hold_refund_lists(self, until: int | None) -> None:
+        """Hold each refunds list request (up to 5 s) until the fake holds `until` refunds, so
+        two refund requests interleave: both create before either lists."""
+        with self._lock:
+            self._stripe_list_hold = until
 
     def stripe_fail_next(self, status: int = 500, delay: float = 0.0) -> None:
         """Same semantics as toss_fail_next, for the next Stripe call."""
@@ -795,11 +827,7 @@ class FakeProviders:
                 )
             return _Response(200, copy.deepcopy(session))
         if method == "GET" and parts == ["refunds"]:
-            # The list endpoint, filtered by payment_intent as Stripe allows.
-            pi = form.get("payment_intent")
-            items = [r for r in self._stripe_refunds if not pi or r["payment_intent"] == pi]
-            body = {"object": "list", "data": items[::-1], "has_more": False, "url": "/v1/refunds"}
-            return _Response(200, copy.deepcopy(body))
+            return self._stripe_list_refunds(form)
         if method == "POST" and parts == ["refunds"]:
             key = headers.get("idempotency-key")
             if key and key in self._stripe_idempotency:
@@ -832,15 +860,12 @@ class FakeProviders:
                 "parameter_missing",
                 "payment_intent",
             )
-        session = next(
-            (s for s in self._stripe_sessions.values() if s["payment_intent"] == pi), None
-        )
+        session = self._stripe_session_of(pi)
         if session is None:
             return self._stripe_error(
                 404, f"No such payment_intent: '{pi}'", "resource_missing", "payment_intent"
             )
-        refunded = sum(r["amount"] for r in self._stripe_refunds if r["payment_intent"] == pi)
-        remaining = int(session["amount_total"]) - refunded
+        remaining = self._stripe_refundable(session)
         charge = "ch_" + pi.removeprefix("pi_")
         if remaining <= 0:
             return self._stripe_error(
@@ -872,22 +897,65 @@ class FakeProviders:
                 "reason",
             )
         metadata = form.get("metadata")
+        status = self._stripe_refund_statuses.pop(0) if self._stripe_refund_statuses else None
+        refund = self._new_stripe_refund(
+            session, amount, reason, metadata if isinstance(metadata, dict) else {}, status
+        )
+        return _Response(200, copy.deepcopy(refund))
+
+    def _stripe_list_refunds(self, form: dict[str, Any]) -> _Response:
+        """The list endpoint, newest first, filtered by payment_intent or charge like Stripe."""
+        if self._stripe_list_hold is not None:
+            until = self._stripe_list_hold
+            self._refund_created.wait_for(lambda: len(self._stripe_refunds) >= until, timeout=5)
+        pi, charge = form.get("payment_intent"), form.get("charge")
+        items = [
+            r
+            for r in self._stripe_refunds
+            if (not pi or r["payment_intent"] == pi) and (not charge or r["charge"] == charge)
+        ]
+        body = {"object": "list", "data": items[::-1], "has_more": False, "url": "/v1/refunds"}
+        return _Response(200, copy.deepcopy(body))
+
+    def _stripe_session_of(self, payment_intent: str) -> dict[str, Any] | None:
+        sessions = self._stripe_sessions.values()
+        return next((s for s in sessions if s["payment_intent"] == payment_intent), None)
+
+    def _stripe_refundable(self, session: dict[str, Any]) -> int:
+        # A failed or canceled refund gives the money back to the charge's balance.
+        pi = session["payment_intent"]
+        refunds = [r for r in self._stripe_refunds if r["payment_intent"] == pi]
+        refunded = sum(
+            int(r["amount"]) for r in refunds if r["status"] not in ("failed", "canceled")
+        )
+        return int(session["amount_total"]) - refunded
+
+    def _new_stripe_refund(
+        self,
+        session: dict[str, Any],
+        amount: int,
+        reason: str | None,
+        metadata: dict[str, Any],
+        status: str | None,
+    ) -> dict[str, Any]:
+        pi = session["payment_intent"]
         refund: dict[str, Any] = {
             "id": _stripe_id("re"),
             "object": "refund",
             "amount": amount,
             "balance_transaction": _stripe_id("txn"),
-            "charge": charge,
+            "charge": "ch_" + pi.removeprefix("pi_"),
             "created": int(time.time()),
             "currency": session["currency"],
             "destination_details": None,
-            "metadata": metadata if isinstance(metadata, dict) else {},
+            "metadata": metadata,
             "payment_intent": pi,
             "reason": reason,
             "receipt_number": None,
             "source_transfer_reversal": None,
-            "status": "succeeded",
+            "status": status or "succeeded",
             "transfer_reversal": None,
         }
         self._stripe_refunds.append(refund)
-        return _Response(200, copy.deepcopy(refund))
+        self._refund_created.notify_all()
+        return refund

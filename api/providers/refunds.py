@@ -1,32 +1,42 @@
 """Refunds an admin asks for: the provider's refund/cancel API first, then the ledger.
 
-The ledger records what the provider reports, under the provider's own refund identity
-(Toss: each cancel's transactionKey; Stripe: the running refunded total, as the
-`charge.refunded` webhook does), so a refund seen both here and in a webhook counts once.
+The ledger records each refund the provider reports under the provider's own id (Toss: each
+cancel's transactionKey; Stripe: each refund's re_ id, from the PaymentIntent's refunds list,
+as the `charge.refunded` webhook does), so a refund seen here, in a webhook or by a concurrent
+request counts once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import stripe
 
-from api.providers.stripe import StripePayments
+from api.providers.stripe import StripePayments, succeeded_refunds
 from api.providers.toss import TossDeclined, TossPayments
 from ledger.application import CommandResult, PaymentLedger
 from ledger.errors import ConflictError, LedgerError, ProviderUnavailableError
 from ledger.payment import Payment, Provider, Status
 
 REFUNDABLE = (Status.COMPLETED, Status.PARTIALLY_REFUNDED, Status.REFUNDED)
+# The provider has accepted the refund but not given the money back yet: counted on success.
+PENDING = ("pending", "requires_action")
 
 
 @dataclass(frozen=True)
 class RefundResult:
+    """What became of the refund the provider made: `recorded` once the ledger counts it
+    under `refund_id`; else pending at the provider, or `problem` says why it is not."""
+
     refund_id: str
     amount: int
-    result: CommandResult
+    refund_status: str  # the provider's word: succeeded, pending, failed ...
+    status: str  # the payment's, after the refund
+    position: int | None
+    recorded: bool
+    problem: str | None = None
 
 
 class Refunds:
@@ -63,12 +73,33 @@ class Refunds:
         if not cancels:
             raise ProviderUnavailableError("Toss answered a cancel without cancels[]")
         ours = cancels[-1]  # Toss appends the new cancel; a replay answers the same body
+        done = ours.get("cancelStatus") in (None, "DONE")  # foreign easy-pay cancels pend
         result = self.toss.apply(payment, answer, delivery=None)
-        return RefundResult(
-            str(ours.get("transactionKey")), int(ours.get("cancelAmount", 0)), result
-        )
+        refund_id, refunded = str(ours.get("transactionKey")), int(ours.get("cancelAmount", 0))
+        return self._outcome(result, refund_id, refunded, "succeeded" if done else "pending")
 
     def _stripe(self, payment: Payment, amount: int | None, reason: str, key: str) -> RefundResult:
+        refund = self._create_stripe_refund(payment, amount, reason, key)
+        listed = self.stripe.list_refunds({"payment_intent": str(payment.provider_payment_id)})
+        # The listed copy is fresher than a replayed create answer; a list that lags behind
+        # the create leaves the create's answer, which is Stripe's word too.
+        ours = next((r for r in listed if r.get("id") == refund["id"]), None)
+        if ours is None:
+            listed.insert(0, ours := refund)
+        reports = succeeded_refunds(listed)
+        result = self.ledger.record_listed_refunds(payment.id, reports)
+        total = sum(r.amount for r in reports)
+        return self._outcome(
+            result,
+            str(ours["id"]),
+            int(ours["amount"]),
+            str(ours.get("status")),
+            f"Stripe's succeeded refunds total {total}",
+        )
+
+    def _create_stripe_refund(
+        self, payment: Payment, amount: int | None, reason: str, key: str
+    ) -> dict[str, Any]:
         client = self.stripe.require_client()
         params: dict[str, object] = {
             "payment_intent": payment.provider_payment_id,
@@ -78,19 +109,29 @@ class Refunds:
             params["amount"] = amount
         try:
             refund = client.v1.refunds.create(params=params, options={"idempotency_key": key})  # type: ignore[arg-type]
-            listed = client.v1.refunds.list(
-                params={"payment_intent": str(payment.provider_payment_id), "limit": 100}
-            )
         except stripe.InvalidRequestError as exc:
             raise LedgerError(
                 exc.user_message or str(exc), str(exc.code or "refund_declined")
             ) from exc
         except stripe.StripeError as exc:
             raise ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}") from exc
-        # Stripe's running total is the truth; recording up to it never counts a refund that
-        # a charge.refunded webhook already recorded.
-        total = sum(r.amount for r in listed.data if r.status in ("succeeded", "pending"))
-        result = self.ledger.refund_to_total(
-            payment.id, total, refund.id, reason, datetime.now(UTC)
+        return refund.to_dict()
+
+    def _outcome(
+        self, result: CommandResult, refund_id: str, amount: int, status: str, note: str = ""
+    ) -> RefundResult:
+        """Whether the ledger now counts this refund: recorded now, or before (a replayed
+        key, the webhook, a concurrent request)."""
+        payment = self.ledger.get_payment(result.payment_id)
+        recorded = refund_id in payment.refund_ids
+        problem = None
+        if not recorded and status not in PENDING:
+            counted = f"{payment.refunded_amount} of {payment.amount} {payment.currency}"
+            problem = (
+                f"{payment.provider} made refund {refund_id} of {amount} ({status}), but the "
+                f"ledger recorded nothing for it: it counts {counted} as refunded"
+                + (f"; {note}" if note else "")
+            )
+        return RefundResult(
+            refund_id, amount, status, payment.status, result.position, recorded, problem
         )
-        return RefundResult(refund.id, refund.amount, result)

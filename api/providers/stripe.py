@@ -21,7 +21,7 @@ from api.providers.webhooks import (
     outcome_of,
     parse_json_object,
 )
-from ledger.application import Approval, CommandResult, Delivery, PaymentLedger
+from ledger.application import Approval, CommandResult, Delivery, PaymentLedger, RefundReport
 from ledger.errors import AmountMismatchError, LedgerError, NotFoundError, ProviderUnavailableError
 from ledger.payment import Payment, Provider
 
@@ -188,19 +188,50 @@ class StripePayments:
         # A refund proves the charge succeeded, should its completion arrive later.
         method = (charge.get("payment_method_details") or {}).get("type") or "card"
         approval = Approval(payment_intent_id(charge) or str(charge.get("id")), method, at)
-        # The running total, not a delta: a redelivered or reordered event refunds nothing twice,
-        # and the event id names the refund (the charge's `refunds` list is not always expanded).
-        result = self.ledger.refund_to_total(
-            payment.id,
-            total,
-            delivery.event_key,
-            "refunded at Stripe",
-            at,
-            approval,
-            delivery,
-            loaded=payment,
+        # Each refund under its own re_ id, from Stripe's list (not amount_refunded: a total
+        # that names no refund), so one seen by an admin request or a redelivery counts once.
+        listed = succeeded_refunds(self._refunds_of(charge))
+        result = self.ledger.record_listed_refunds(
+            payment.id, listed, approval, delivery, loaded=payment
         )
-        return outcome_of(result, {"partially_refunded", "refunded"})
+        return outcome_of(result, {"completed", "partially_refunded", "refunded"})
+
+    def _refunds_of(self, charge: dict[str, Any]) -> list[dict[str, Any]]:
+        # The charge carries its refunds only on API versions before 2022-11-15 or when the
+        # endpoint expands them (https://docs.stripe.com/changelog/2022-11-15/deprecates-charges-auto-expand).
+        embedded = charge.get("refunds")
+        if isinstance(embedded, dict) and embedded.get("has_more") is False:
+            return [r for r in embedded.get("data") or [] if isinstance(r, dict)]
+        intent = payment_intent_id(charge)
+        return self.list_refunds(
+            {"payment_intent": intent} if intent else {"charge": str(charge.get("id"))}
+        )
+
+    def list_refunds(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """All refunds of a PaymentIntent or charge, newest first as Stripe lists them."""
+        client = self.require_client()
+        try:
+            page = client.v1.refunds.list(params={**filters, "limit": 100})  # type: ignore[arg-type]
+            return [r.to_dict() for r in page.auto_paging_iter()]
+        except stripe.StripeError as exc:  # a retry (Stripe's, or the admin's) can help
+            log.warning("stripe refunds %s: %r", filters, exc)
+            raise ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}") from exc
+
+
+def succeeded_refunds(refunds: list[dict[str, Any]]) -> list[RefundReport]:
+    """Stripe's refunds (newest first) as the ledger's reports, oldest first. Only succeeded
+    ones count: a pending refund may still fail (https://docs.stripe.com/refunds#failed-refunds)."""
+    reports = [
+        RefundReport(
+            refund_id=str(r["id"]),
+            amount=int(r["amount"]),
+            reason=str((r.get("metadata") or {}).get("reason") or "refunded at Stripe"),
+            refunded_at=datetime.fromtimestamp(int(r["created"]), UTC),
+        )
+        for r in refunds
+        if r.get("status") == "succeeded"
+    ]
+    return reports[::-1]
 
 
 def payment_intent_id(obj: dict[str, Any]) -> str | None:

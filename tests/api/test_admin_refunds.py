@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from ledger.application import PaymentLedger
 from tests.api.test_checkout import assert_error, payment_body, stripe_body
-from tests.api.test_webhooks_stripe import deliver_raw, refund_event
-from tests.conftest import event_topics
+from tests.api.test_webhooks_stripe import (
+    deliver_raw,
+    live_server,
+    refund_event,
+    refunds_recorded,
+    stripe_refunds,
+)
+from tests.conftest import event_topics, make_settings
 from tests.fake_providers import FakeProviders
 
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -74,18 +82,117 @@ def test_same_idempotency_key_returns_the_first_refund_and_refunds_once(
     assert ledger.get_payment(toss_payment).refunded_amount == 1000
 
 
-def test_stripe_refund_and_its_webhook_count_once(
+def test_a_charge_refunded_webhook_after_admin_refunds_counts_nothing_twice(
     client: TestClient, fake: FakeProviders, ledger: PaymentLedger, stripe_payment: UUID
 ) -> None:
     answer = refund(client, stripe_payment, "k1", amount=1200)
     assert answer.status_code == 201, answer.text
     assert answer.json()["refund_id"].startswith("re_")
     assert answer.json()["status"] == "partially_refunded"
-    event = refund_event("evt_refund_1", 1200)
-    event["data"]["object"]["payment_intent"] = "pi_1"
-    assert deliver_raw(client, fake, event).json()["outcome"] == "unchanged"
-    assert ledger.get_payment(stripe_payment).refunded_amount == 1200
-    assert event_topics(ledger).count("Refunded") == 1
+    fake.stripe_refund("pi_1", 800, reason="refunded in the Dashboard")
+    assert deliver_raw(client, fake, refund_event("evt_refund_1", 1200)).status_code == 200
+    assert deliver_raw(client, fake, refund_event("evt_refund_2", 2000)).status_code == 200
+    assert refunds_recorded(ledger, stripe_payment) == stripe_refunds(fake)
+    assert ledger.get_payment(stripe_payment).refunded_amount == 2000
+
+    again = refund(client, stripe_payment, "k1", amount=1200)  # the same key: the same refund
+    assert again.status_code == 201
+    assert (again.json()["refund_id"], again.json()["position"]) == (
+        answer.json()["refund_id"],
+        None,
+    )
+    assert event_topics(ledger).count("Refunded") == 2
+
+
+def test_two_concurrent_partial_stripe_refunds_are_recorded_each_under_its_own_id(
+    database_url: str, fake: FakeProviders
+) -> None:
+    settings = make_settings(database_url, fake, provider_timeout_seconds=10.0)
+    with live_server(settings) as (base_url, ledger):
+        payment_id = paid_stripe_payment(base_url, fake)
+        fake.stripe_hold_refund_lists(until=2)  # both refunds exist before either is listed
+
+        def post(job: tuple[str, int]) -> httpx.Response:
+            return httpx.post(
+                f"{base_url}/api/admin/payments/{payment_id}/refunds",
+                json={"reason": "two admins at once", "amount": job[1]},
+                headers={**ADMIN, "Idempotency-Key": job[0]},
+                timeout=30,
+            )
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(post, [("a", 1000), ("b", 700)]))
+        recorded = refunds_recorded(ledger, payment_id)
+
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert sorted(recorded) == sorted(stripe_refunds(fake))
+    assert sorted(a.json()["amount"] for a in answers) == [700, 1000]
+    assert {a.json()["refund_id"] for a in answers} == {r for r, _ in recorded}
+
+
+def paid_stripe_payment(base_url: str, fake: FakeProviders) -> UUID:
+    created = httpx.post(f"{base_url}/api/payments", json=stripe_body())
+    fake.stripe_session("cs_1", "order-s1", 4200, "usd", payment_intent="pi_1")
+    confirmed = httpx.post(f"{base_url}/api/payments/stripe/confirm", json={"session_id": "cs_1"})
+    assert confirmed.status_code == 200, confirmed.text
+    return UUID(created.json()["payment_id"])
+
+
+def test_refunds_recorded_by_running_total_are_not_counted_again(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, stripe_payment: UUID
+) -> None:
+    """Histories from before per-refund recording hold deltas under other ids: here the
+    webhook's event id for re_1. Refunds are then recorded only up to Stripe's total."""
+    fake.stripe_refund("pi_1", 1200)
+    ledger.refund(stripe_payment, "evt_old_charge_refunded", 1200, "refunded at Stripe")
+    second = fake.stripe_refund("pi_1", 800)  # not delivered yet
+    answer = refund(client, stripe_payment, "k1", amount=1000)
+    assert answer.status_code == 201, answer.text
+    assert refunds_recorded(ledger, stripe_payment) == [
+        ("evt_old_charge_refunded", 1200),
+        (second["id"], 800),
+        (answer.json()["refund_id"], 1000),
+    ]
+    assert deliver_raw(client, fake, refund_event("evt_refund_3", 3000)).json()["outcome"] == (
+        "unchanged"
+    )
+    assert ledger.get_payment(stripe_payment).refunded_amount == 3000
+
+
+def test_stripe_refund_the_ledger_cannot_record_is_409_and_appends_nothing(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, stripe_payment: UUID
+) -> None:
+    """An old history counted a pending refund that then failed: the ledger counts more
+    than Stripe refunded, so the new refund finds nothing left to record."""
+    pending = fake.stripe_refund("pi_1", 3000, status="pending")
+    ledger.refund(stripe_payment, pending["id"], 3000, "counted while pending")
+    fake.stripe_set_refund_status(pending["id"], "failed")
+    before = event_topics(ledger)
+    error = assert_error(refund(client, stripe_payment, "k1", amount=1000), 409)
+    made = fake.stripe_refunds()[-1]
+    assert (error["code"], error["details"]) == (
+        "refund_not_recorded",
+        {"refund_id": made["id"], "amount": 1000},
+    )
+    assert made["id"] in error["message"] and "recorded nothing" in error["message"]
+    assert event_topics(ledger) == before
+
+
+def test_pending_stripe_refund_is_202_and_counted_once_it_succeeds(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, stripe_payment: UUID
+) -> None:
+    fake.stripe_next_refund_status("pending")
+    before = event_topics(ledger)
+    answer = refund(client, stripe_payment, "k1", amount=1200)
+    assert answer.status_code == 202, answer.text
+    assert (answer.json()["refund_status"], answer.json()["status"]) == ("pending", "completed")
+    assert event_topics(ledger) == before
+
+    fake.stripe_set_refund_status(answer.json()["refund_id"], "succeeded")
+    assert deliver_raw(client, fake, refund_event("evt_refund_1", 1200)).status_code == 200
+    again = refund(client, stripe_payment, "k1", amount=1200)
+    assert (again.status_code, again.json()["refund_status"]) == (201, "succeeded")
+    assert refunds_recorded(ledger, stripe_payment) == [(answer.json()["refund_id"], 1200)]
 
 
 def test_refund_beyond_what_is_left_is_declined_by_the_provider_and_records_nothing(
@@ -125,3 +232,19 @@ def test_toss_outage_during_refund_is_502_and_records_nothing(
     retried = refund(client, toss_payment, "k1", amount=100)  # same key: safe to retry
     assert retried.status_code == 201
     assert ledger.get_payment(toss_payment).refunded_amount == 100
+
+
+def test_toss_cancel_the_ledger_cannot_record_is_409_and_kept_as_a_rejected_transition(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, toss_payment: UUID
+) -> None:
+    """The ledger counts a refund Toss never made; Toss then cancels more than the ledger
+    has left. The cancel is applied like any Toss report: rejected, recorded for auditors."""
+    ledger.refund(toss_payment, "not-at-toss", 50000, "recorded by hand")
+    error = assert_error(refund(client, toss_payment, "k1", amount=10000), 409)
+    key = fake.toss_get("tpk_1")["cancels"][-1]["transactionKey"]
+    assert (error["code"], error["details"]) == (
+        "refund_not_recorded",
+        {"refund_id": key, "amount": 10000},
+    )
+    assert event_topics(ledger)[-1] == "TransitionRejected"
+    assert ledger.get_payment(toss_payment).refunded_amount == 50000

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.application import PaymentLedger
+from ledger.payment import Payment
 from ledger.settings import Settings
 from tests.api.test_checkout import assert_error, stripe_body
 from tests.conftest import event_topics, make_settings
@@ -127,35 +128,79 @@ def test_failed_payment_intent_records_stripes_code_and_message(
     assert payment.failure_message == "Your card has insufficient funds."
 
 
-def refund_event(event_id: str, amount_refunded: int) -> dict[str, Any]:
+def refund_event(
+    event_id: str, amount_refunded: int, payment_intent: str = "pi_1"
+) -> dict[str, Any]:
+    """A recorded `charge.refunded` (API 2024-06-20: the charge lists no refunds)."""
     event = load("charge.refunded")
     event["id"] = event_id
-    event["data"]["object"]["amount_refunded"] = amount_refunded
-    event["data"]["object"]["refunded"] = amount_refunded == event["data"]["object"]["amount"]
+    charge = event["data"]["object"]
+    charge["amount_refunded"] = amount_refunded
+    charge["refunded"] = amount_refunded == charge["amount"]
+    charge["payment_intent"] = payment_intent
     return event
 
 
-def test_charge_refunds_move_the_payment_by_the_refunded_total(
+def refunds_recorded(ledger: PaymentLedger, payment_id: UUID) -> list[tuple[str, int]]:
+    """(refund_id, amount) of each Refunded event of the payment, in order."""
+    events = ledger.repository.event_store.get(payment_id)
+    return [(e.refund_id, e.amount) for e in events if isinstance(e, Payment.Refunded)]
+
+
+def stripe_refunds(fake: FakeProviders) -> list[tuple[str, int]]:
+    """(id, amount) of the fake Stripe's succeeded refunds, oldest first."""
+    return [(r["id"], r["amount"]) for r in fake.stripe_refunds() if r["status"] == "succeeded"]
+
+
+def test_charge_refunds_record_each_stripe_refund_under_its_own_id(
     client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
 ) -> None:
     deliver(client, fake, "checkout.session.completed", session(fake))
+    fake.stripe_refund("pi_1", 1200)
     partial = deliver_raw(client, fake, refund_event("evt_r1", 1200))
     assert (partial.json()["outcome"], partial.json()["status"]) == (
         "applied",
         "partially_refunded",
     )
-    assert ledger.get_payment(payment_id).refunded_amount == 1200
-
+    fake.stripe_refund("pi_1", 3000)
     full = deliver_raw(client, fake, refund_event("evt_r2", 4200))
     assert full.json()["status"] == "refunded"
-    payment = ledger.get_payment(payment_id)
-    assert payment.refunded_amount == 4200 and payment.refund_ids == ["evt_r1", "evt_r2"]
+    assert refunds_recorded(ledger, payment_id) == stripe_refunds(fake)
+    assert ledger.get_payment(payment_id).refunded_amount == 4200
 
     before = event_topics(ledger)
     assert deliver_raw(client, fake, refund_event("evt_r1", 1200)).json()["outcome"] == "duplicate"
     stale = deliver_raw(client, fake, refund_event("evt_r0", 1200))  # an older total, new id
     assert stale.json()["outcome"] == "unchanged"
     assert event_topics(ledger) == before
+
+
+def test_refunds_the_charge_carries_are_recorded_without_asking_stripe(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    """Before API version 2022-11-15 (or with an expanding endpoint) the charge lists them."""
+    deliver(client, fake, "checkout.session.completed", session(fake))
+    event = refund_event("evt_r1", 1500)
+    made = [fake.stripe_refund("pi_1", 1000), fake.stripe_refund("pi_1", 500)]
+    event["data"]["object"]["refunds"] = {"object": "list", "data": made[::-1], "has_more": False}
+    assert deliver_raw(client, fake, event).json()["outcome"] == "applied"
+    assert refunds_recorded(ledger, payment_id) == [(r["id"], r["amount"]) for r in made]
+    assert fake.calls("GET", "/v1/refunds") == []
+
+
+def test_a_pending_refund_is_not_counted_until_it_succeeds(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    deliver(client, fake, "checkout.session.completed", session(fake))
+    pending = fake.stripe_refund("pi_1", 1200, status="pending")
+    first = deliver_raw(client, fake, refund_event("evt_r1", 1200))
+    assert (first.json()["outcome"], first.json()["status"]) == ("unchanged", "completed")
+    assert refunds_recorded(ledger, payment_id) == []
+
+    fake.stripe_set_refund_status(pending["id"], "succeeded")
+    later = deliver_raw(client, fake, refund_event("evt_r2", 1200))
+    assert later.json()["status"] == "partially_refunded"
+    assert refunds_recorded(ledger, payment_id) == [(pending["id"], 1200)]
 
 
 def test_a_redelivery_that_would_now_be_rejected_is_still_a_duplicate_and_appends_nothing(
@@ -165,6 +210,7 @@ def test_a_redelivery_that_would_now_be_rejected_is_still_a_duplicate_and_append
     a rejected transition, but the delivery was applied before, so nothing is stored."""
     first = deliver(client, fake, "checkout.session.completed", session(fake), "evt_c")
     assert first.json()["outcome"] == "applied"
+    fake.stripe_refund("pi_1", 4200)
     assert deliver_raw(client, fake, refund_event("evt_r", 4200)).json()["status"] == "refunded"
     before = event_topics(ledger)
     again = deliver(client, fake, "checkout.session.completed", session(fake), "evt_c")
@@ -176,9 +222,11 @@ def test_a_redelivery_that_would_now_be_rejected_is_still_a_duplicate_and_append
 def test_refund_reported_before_the_completion_still_counts_the_payment_and_the_refund(
     client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
 ) -> None:
+    obj = session(fake)
+    fake.stripe_refund("pi_1", 1200)
     first = deliver_raw(client, fake, refund_event("evt_r1", 1200))
     assert first.json()["status"] == "partially_refunded"
-    late = deliver(client, fake, "checkout.session.completed", session(fake))
+    late = deliver(client, fake, "checkout.session.completed", obj)
     assert late.json()["outcome"] == "rejected"
     payment = ledger.get_payment(payment_id)
     assert (payment.status, payment.refunded_amount) == ("partially_refunded", 1200)

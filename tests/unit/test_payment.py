@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ledger.application import RefundReport, refunds_to_record
 from ledger.payment import Payment, Status
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -112,3 +113,52 @@ def test_replaying_events_gives_the_same_state() -> None:
         replayed = domain_event.mutate(replayed)
     assert replayed is not None
     assert replayed.state() == payment.state()
+
+
+# --- which of a provider's listed refunds to record (Stripe's refunds list) ----------
+
+
+def listed(*refunds: tuple[str, int]) -> list[RefundReport]:
+    return [RefundReport(refund_id, amount, "", NOW) for refund_id, amount in refunds]
+
+
+def ids(reports: list[RefundReport]) -> list[str]:
+    return [r.refund_id for r in reports]
+
+
+def test_each_listed_refund_not_recorded_yet_is_taken_under_its_own_id() -> None:
+    payment = new_payment()
+    payment.complete("pi_1", "card", NOW)
+    assert ids(refunds_to_record(payment, listed(("re_1", 1000), ("re_2", 500)))) == [
+        "re_1",
+        "re_2",
+    ]
+    payment.refund("re_1", 1000, "", NOW)
+    assert ids(refunds_to_record(payment, listed(("re_1", 1000), ("re_2", 500)))) == ["re_2"]
+
+
+@pytest.mark.parametrize(
+    ("old_id", "old_delta", "expected"),
+    [
+        ("evt_1", 1000, ["re_2", "re_3"]),  # a webhook's event id for re_1
+        ("re_1", 1500, ["re_3"]),  # a request's own id for re_1 + a concurrent re_2
+        ("re_2", 1500, ["re_3"]),  # the concurrent request's id for both
+    ],
+)
+def test_money_counted_by_an_old_running_total_is_not_counted_again(
+    old_id: str, old_delta: int, expected: list[str]
+) -> None:
+    payment = new_payment()
+    payment.complete("pi_1", "card", NOW)
+    payment.refund(old_id, old_delta, "", NOW)
+    stripe = listed(("re_1", 1000), ("re_2", 500), ("re_3", 200))
+    taken = refunds_to_record(payment, stripe)
+    assert ids(taken) == expected
+    assert payment.refunded_amount + sum(r.amount for r in taken) == 1700
+
+
+def test_nothing_is_taken_when_the_ledger_counts_more_than_the_provider_lists() -> None:
+    payment = new_payment()
+    payment.complete("pi_1", "card", NOW)
+    payment.refund("re_failed", 3000, "counted while pending, failed since", NOW)
+    assert refunds_to_record(payment, listed(("re_2", 1000))) == []

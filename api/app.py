@@ -12,6 +12,7 @@ from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
+from api.outage import install_outage_handlers
 from api.pages.router import router as admin_pages
 from api.providers.refunds import Refunds
 from api.providers.stripe import StripePayments, make_client
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     install_error_handlers(app)
+    install_outage_handlers(app)
     app.include_router(checkout.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)

@@ -14,6 +14,8 @@ DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 SQLITE_RECORDER_TOPIC = "store.sqlite_polling:PollingSQLiteApplicationRecorder"
 # Appends in one round trip, so the table lock is never held waiting on a client.
 POSTGRES_RECORDER_TOPIC = "store.pg_recorder:OneRoundTripRecorder"
+# Gives up waiting for a connection once, instead of once per library retry.
+POSTGRES_FACTORY_TOPIC = "store.pg_factory:FailFastPostgresFactory"
 
 
 class Settings(BaseSettings):
@@ -34,6 +36,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(262144, gt=0, validation_alias="LEDGER_MAX_BODY_BYTES")
     provider_timeout_seconds: float = Field(
         8.0, gt=0, validation_alias="LEDGER_PROVIDER_TIMEOUT_SECONDS"
+    )
+    # Store outages: how long a request waits for a connection (whole seconds: the library
+    # reads an integer), how long /readyz waits for the store, how the read side recovers.
+    db_connect_timeout_seconds: int = Field(
+        3, ge=1, validation_alias="LEDGER_DB_CONNECT_TIMEOUT_SECONDS"
+    )
+    readyz_timeout_seconds: float = Field(
+        2.0, gt=0, validation_alias="LEDGER_READYZ_TIMEOUT_SECONDS"
+    )
+    projection_retry_max_seconds: float = Field(
+        30.0, gt=0, validation_alias="LEDGER_PROJECTION_RETRY_MAX_SECONDS"
+    )
+    projection_stall_seconds: float = Field(
+        60.0, gt=0, validation_alias="LEDGER_PROJECTION_STALL_SECONDS"
     )
 
     @field_validator("timezone")
@@ -60,7 +76,8 @@ class Settings(BaseSettings):
     def eventsourcing_env(self) -> dict[str, str]:
         """The environment `eventsourcing` reads to pick and configure its recorders."""
         if self.is_postgres:
-            return postgres_env(self.database_url)
+            timeout = str(self.db_connect_timeout_seconds)
+            return {**postgres_env(self.database_url), "POSTGRES_CONNECT_TIMEOUT": timeout}
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": sqlite_path(self),
@@ -85,7 +102,7 @@ def postgres_env(url: str) -> dict[str, str]:
     """
     parsed = urlparse(url)
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": POSTGRES_FACTORY_TOPIC,
         "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parsed.port or 5432),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory
@@ -20,6 +23,7 @@ from projections.notifications import NotificationsProjection
 from projections.payments_table import PaymentsTableProjection
 from projections.replay import apply_batch, decode, replay
 from projections.revenue import RevenueProjection, RevenueView
+from projections.supervisor import StallWatch, Supervisor
 
 log = logging.getLogger("ledger.projections")
 
@@ -39,7 +43,16 @@ RUNNER_BATCH = 500
 # minimum size; small pools keep a process with several projections far below the
 # server's max_connections. (SQLite ignores these keys.)
 READ_SIDE_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "4"}
-RESTART_DELAY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Readiness:
+    head: int
+    positions: dict[str, int]
+    problems: dict[str, str]  # projection name → why it is not ready
+
+    def lag(self, name: str) -> int:
+        return max(self.head - self.positions[name], 0)
 
 
 class ReadModels:
@@ -56,9 +69,14 @@ class ReadModels:
             if isinstance(view, RevenueView):
                 view.zone = settings.zone  # business days are LEDGER_TIMEZONE's
             self.views[name] = view
-        self._runners: dict[str, BaseProjectionRunner[PaymentLedger]] = {}
-        self._stopping = threading.Event()
-        self._supervisor: threading.Thread | None = None
+        cap = settings.projection_retry_max_seconds
+        self._supervisor = Supervisor(list(PROJECTIONS), self._start_runner, cap)
+        self._stalls = StallWatch(settings.projection_stall_seconds)
+        self._stopped = threading.Event()
+        # One readiness probe at a time: /readyz callers during a slow one share it.
+        self._prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness")
+        self._probe: Future[Readiness] | None = None
+        self._probe_lock = threading.Lock()
 
     def view(self, name: str) -> Any:
         return self.views[name]
@@ -66,13 +84,14 @@ class ReadModels:
     # --- running --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run every projection in background threads, restarting any that fails."""
-        for name in PROJECTIONS:
-            self._start_runner(name)
-        self._supervisor = threading.Thread(target=self._supervise, name="projections", daemon=True)
+        """Run every projection in background threads. A supervisor restarts any that
+        fails or cannot start (the store is down, say), backing off while it keeps failing."""
         self._supervisor.start()
 
-    def _start_runner(self, name: str) -> None:
+    def _start_runner(self, name: str) -> BaseProjectionRunner[PaymentLedger]:
+        # Ask the view's store first: a runner failing half-built (its application opens a
+        # pool of its own) would leave that pool's threads to the garbage collector.
+        self.views[name].max_tracking_id(PaymentLedger.name)
         projection: Projection[Any] = PROJECTIONS[name](view=self.views[name])
         runner: BaseProjectionRunner[PaymentLedger] = BatchingProjectionRunner(
             projection=projection,
@@ -81,34 +100,17 @@ class ReadModels:
             topics=(),
             env=self.env,
         )
-        self._runners[name] = runner.__enter__()
-
-    def _supervise(self) -> None:
-        while not self._stopping.wait(RESTART_DELAY_SECONDS):
-            for name, runner in list(self._runners.items()):
-                if runner.is_interrupted.is_set() and not self._stopping.is_set():
-                    try:
-                        runner.__exit__(None, None, None)
-                    except Exception:
-                        log.exception("projection %s failed; restarting it", name)
-                    self._start_runner(name)
+        return runner.__enter__()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._supervisor is not None:
-            self._supervisor.join()
-        for name, runner in self._runners.items():
-            try:
-                runner.__exit__(None, None, None)
-            except Exception:
-                log.exception("projection %s stopped with an error", name)
-        self._runners.clear()
+        self._stopped.set()
+        self._supervisor.stop()
 
     def run_forever(self) -> None:
         """`ledger project`: run until interrupted."""
         self.start()
         try:
-            self._stopping.wait()
+            self._stopped.wait()
         except KeyboardInterrupt:
             pass
         finally:
@@ -120,6 +122,31 @@ class ReadModels:
         return {
             name: view.max_tracking_id(PaymentLedger.name) or 0 for name, view in self.views.items()
         }
+
+    def readiness(self, head: Callable[[], int], timeout: float) -> Readiness:
+        """The store's head, each view's position, and why any view is not ready: its
+        runner is not running (when this process runs them), or it has not advanced for
+        the stall time while events were pending (as seen by successive calls).
+
+        Raises TimeoutError when the store has not answered within `timeout`.
+        """
+        with self._probe_lock:
+            if self._probe is None or self._probe.done():
+                self._probe = self._prober.submit(self._check, head)
+            probe = self._probe
+        return probe.result(timeout)
+
+    def _check(self, head: Callable[[], int]) -> Readiness:
+        top, positions = head(), self.positions()
+        now = time.monotonic()
+        dead = self._supervisor.not_running()
+        problems = {name: f"not running: {why}" for name, why in dead.items()}
+        for name, position in positions.items():
+            waited = self._stalls.stalled_for(name, position, top - position, now)
+            if waited is not None and name not in problems:
+                pending = top - position
+                problems[name] = f"stalled: {pending} events behind, none applied in {waited:.0f} s"
+        return Readiness(top, positions, problems)
 
     def wait(self, position: int, timeout: float, names: tuple[str, ...] = ()) -> None:
         """Block until the named views (default: all) have processed `position`.
@@ -154,6 +181,7 @@ class ReadModels:
 
     def close(self) -> None:
         self.stop()
+        self._prober.shutdown(wait=False, cancel_futures=True)
         for view in self.views.values():
             view.datastore.close()  # type: ignore[attr-defined]
 

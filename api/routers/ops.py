@@ -19,17 +19,31 @@ def healthz() -> Health:
 
 @router.get("/readyz")
 def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready when the store answers; `projections` says how many positions each view is behind."""
+    """Ready when the store answers in time and every view is running and keeping up;
+    `projections` says how many positions each view is behind."""
+    timeout = services.settings.readyz_timeout_seconds
+    head = services.ledger.recorder.max_notification_id
     try:
-        head = services.ledger.recorder.max_notification_id() or 0
-        positions = services.read_models.positions()
+        report = services.read_models.readiness(lambda: head() or 0, timeout)
+    except TimeoutError:
+        return _not_ready("store_unavailable", f"the store did not answer within {timeout:g} s")
     except Exception as exc:  # any store failure means not ready
-        return JSONResponse({"ready": False, "error": type(exc).__name__}, status_code=503)
+        return _not_ready("store_unavailable", f"the store failed: {type(exc).__name__}")
     projections = {
-        name: {"position": position, "lag": max(head - position, 0)}
-        for name, position in positions.items()
+        name: {"position": position, "lag": report.lag(name)}
+        for name, position in report.positions.items()
     }
-    return JSONResponse({"ready": True, "head_position": head, "projections": projections})
+    body = {"ready": True, "head_position": report.head, "projections": projections}
+    if not report.problems:
+        return JSONResponse(body)
+    message = "; ".join(f"{name}: {why}" for name, why in report.problems.items())
+    not_ready = {"code": "projections_not_ready", "message": message}
+    return JSONResponse({**body, "ready": False, "error": not_ready}, status_code=503)
+
+
+def _not_ready(code: str, message: str) -> JSONResponse:
+    body = {"ready": False, "error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=503)
 
 
 @router.get("/metrics", response_class=Response)

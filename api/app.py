@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.hardening import Hardening, SafeJSONResponse
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.outage import install_outage_handlers
@@ -66,10 +67,16 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
             services.toss.client.close()
             services.ledger.close()
 
-    app = FastAPI(title="Payment ledger", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Payment ledger",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=SafeJSONResponse,
+    )
     metrics = Metrics()
     app.state.metrics = metrics
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Hardening)  # outside the size limit: its 413 gets the headers too
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     install_error_handlers(app)
     install_outage_handlers(app)

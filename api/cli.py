@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from ledger.settings import Settings
+from ledger.transcoding import json_utf8
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Event-sourced payment ledger")
 token_cli = typer.Typer(no_args_is_help=True, help="Issue bearer tokens")
@@ -148,7 +149,7 @@ def export(
     with opened(Settings()) as log:
         for item in log.stream(after):
             line = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
-            out.write(line.encode("utf-8") + b"\n")
+            out.write(json_utf8(line) + b"\n")
     out.flush()
 
 

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.hardening import SafeJSONResponse
 from ledger.errors import (
     AmountMismatchError,
     ConflictError,
@@ -44,7 +45,7 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message, **extra}
-    return JSONResponse({"error": body}, status_code=status)
+    return SafeJSONResponse({"error": body}, status_code=status)
 
 
 def status_for(error: LedgerError) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Transcoder
 
 from ledger.delivery import ProviderDelivery
 from ledger.errors import ConflictError, NotFoundError
@@ -20,6 +20,7 @@ from ledger.money import Money
 from ledger.notification import TrainerNotification
 from ledger.order import OrderClaim
 from ledger.payment import Payment, Provider
+from ledger.transcoding import AnyTextJSONTranscoder
 
 log = logging.getLogger("ledger")
 
@@ -89,6 +90,11 @@ class PaymentLedger(Application[UUID]):
     """Event-sourced ledger of payments, deliveries and trainer notifications."""
 
     name = "PaymentLedger"
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = AnyTextJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def initiate(self, order: PaymentOrder) -> CommandResult:
         """Start a payment; repeating the same order returns the same payment."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from ledger.transcoding import json_utf8
+
 GENESIS = "0" * 64
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://ledger.invalid/audit-events")
 HASHED_FIELDS = ("position", "event_id", "aggregate_id", "version", "type", "timestamp", "data")
@@ -69,8 +71,7 @@ def record(
 
 def canonical_bytes(item: Mapping[str, Any]) -> bytes:
     fields = {name: item.get(name) for name in HASHED_FIELDS}
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
+    return json_utf8(json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 def link_hash(prev_hash: str, item: Mapping[str, Any]) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.payment import PAYMENT_NAMESPACE
+from ledger.ids import stable_id
 
 
 class ProviderDelivery(Aggregate):
@@ -22,7 +22,7 @@ class ProviderDelivery(Aggregate):
 
     @staticmethod
     def create_id(provider: str, event_key: str, **_: Any) -> UUID:
-        return uuid5(PAYMENT_NAMESPACE, f"delivery:{provider}:{event_key}")
+        return stable_id(f"delivery:{provider}:{event_key}")
 
     @event(Applied)
     def __init__(self, *, provider: str, event_key: str, event_type: str, payment_id: UUID) -> None:

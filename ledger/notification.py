@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.payment import PAYMENT_NAMESPACE
+from ledger.ids import stable_id
 
 
 class TrainerNotification(Aggregate):
@@ -28,7 +28,7 @@ class TrainerNotification(Aggregate):
     @staticmethod
     def create_id(payment_id: UUID, kind: str, **_: Any) -> UUID:
         # One notification per (payment, kind): a retried command cannot send it twice.
-        return uuid5(PAYMENT_NAMESPACE, f"notification:{payment_id}:{kind}")
+        return stable_id(f"notification:{payment_id}:{kind}")
 
     @event(Sent)
     def __init__(

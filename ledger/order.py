@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.payment import PAYMENT_NAMESPACE, Payment
+from ledger.ids import stable_id
+from ledger.payment import Payment
 
 
 class OrderClaim(Aggregate):
@@ -22,7 +23,7 @@ class OrderClaim(Aggregate):
 
     @staticmethod
     def create_id(order_id: str, **_: Any) -> UUID:
-        return uuid5(PAYMENT_NAMESPACE, f"order:{order_id}")
+        return stable_id(f"order:{order_id}")
 
     @event(Claimed)
     def __init__(self, *, order_id: str, provider: str, payment_id: UUID) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.ids import stable_id
 from ledger.money import Money
-
-PAYMENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://ledger.invalid/payments")
 
 
 class Status(StrEnum):
@@ -94,7 +93,7 @@ class Payment(Aggregate):
 
     @staticmethod
     def create_id(provider: str, order_id: str, **_: Any) -> UUID:
-        return uuid5(PAYMENT_NAMESPACE, f"{provider}:{order_id}")
+        return stable_id(f"{provider}:{order_id}")
 
     @event(Initiated)
     def __init__(

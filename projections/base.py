@@ -23,6 +23,7 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from projections.rows import PostgresRowStore, Rows, RowStore, SQLiteRowStore
+from projections.text import read_row, stored_row
 from store.ddl import schema_creation_lock
 
 Params = Mapping[str, Any]
@@ -101,7 +102,7 @@ class View(TrackingRecorder):
         # manager per event would cost ~5 % of a rebuild's CPU.
         self.join_batch(batch, tracking)
         for sql, params in statements:
-            self._execute(batch.cursor, sql, params)
+            self._execute(batch.cursor, sql, stored_row(params))
 
     def current_batch(self) -> Batch | None:
         return getattr(self._local, "batch", None)
@@ -168,9 +169,11 @@ class View(TrackingRecorder):
     def _row_store(self, cursor: Any) -> RowStore: ...
 
     def query(self, sql: str, params: Params | None = None) -> list[dict[str, Any]]:
+        """Rows as the events had their text (projections/text.py), for `params` given as
+        the caller has it."""
         with self._transaction() as cursor:
-            self._execute(cursor, sql, params or {})
-            return [dict(row) for row in cursor.fetchall()]
+            self._execute(cursor, sql, stored_row(params or {}))
+            return [read_row(row) for row in cursor.fetchall()]
 
     def compact(self) -> None:
         """After a rebuild: give back the row versions the replay left behind and refresh

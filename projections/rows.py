@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
+from projections.text import read_row, stored_row, to_column
+
 Row = dict[str, Any]
 
 
@@ -54,6 +56,8 @@ class Rows:
 
     `expected` holds the keys the batch's events belong to, so that the first row read
     fetches all of them in one query; a key not expected is fetched when asked for.
+    Handlers see text as the events hold it; the stores get its stored form
+    (projections/text.py), so no character an event may carry can fail a batch.
     """
 
     def __init__(self, store: RowStore, expected: Iterable[str] = ()) -> None:
@@ -68,7 +72,8 @@ class Rows:
         cached = self._cached.setdefault(table.name, {})
         if key not in cached:
             wanted = sorted({key} | (self.expected - cached.keys()))
-            found = {row[table.key]: row for row in self._store.select_rows(table, wanted)}
+            stored = self._store.select_rows(table, [to_column(k) for k in wanted])
+            found = {row[table.key]: row for row in map(read_row, stored)}
             cached.update((k, found.get(k)) for k in wanted)
         row = cached[key]
         return dict(row) if row is not None else None
@@ -88,10 +93,12 @@ class Rows:
         """Write every changed row and every non-zero sum (the batch then records its
         position, in the same transaction)."""
         for keyed, rows in self._changed.items():
-            self._store.upsert_rows(keyed, list(rows.values()))
+            self._store.upsert_rows(keyed, [stored_row(row) for row in rows.values()])
         for counter, sums in self._sums.items():
             deltas = [
-                dict(zip((*counter.keys, *counter.amounts), (*key, *amounts), strict=True))
+                stored_row(
+                    dict(zip((*counter.keys, *counter.amounts), (*key, *amounts), strict=True))
+                )
                 for key, amounts in sums.items()
                 if any(amounts)
             ]

@@ -35,7 +35,11 @@ class Services:
 
     def __post_init__(self) -> None:
         # Built with the other services, in the lifespan: one per serving process and loop.
-        self.freshness = Freshness(self.read_models.positions)
+        self.freshness = Freshness(
+            self.read_models.positions,
+            timeout=self.settings.freshness_timeout_seconds,
+            waits_per_client=self.settings.freshness_waits_per_token,
+        )
 
 
 def get_services(request: Request) -> Services:
@@ -48,9 +52,10 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 # A refused or timed-out wait may be retried about a second later.
 RETRY_SOON = {"Retry-After": "1"}
 MIN_POSITION_HELP = (
-    f"Wait until the read models include this event position: at most {TIMEOUT_SECONDS:g} s"
-    f" (then 503 projection_lagging), and at most {WAITS_PER_CLIENT} such reads at once per"
-    " token (beyond: 429 too_many_waits)"
+    "Wait until the read models include this event position: at most"
+    f" LEDGER_FRESHNESS_TIMEOUT_SECONDS (default {TIMEOUT_SECONDS:g} s; then 503"
+    " projection_lagging), and at most LEDGER_FRESHNESS_WAITS_PER_TOKEN (default"
+    f" {WAITS_PER_CLIENT}) such reads at once per token (beyond: 429 too_many_waits)"
 )
 
 

@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
-Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+from ledger.money import is_payable_currency
+
+# C0 and C1 controls (NUL, escape, line breaks ...) and unpaired surrogates: no name, id or
+# reason a person types holds them, and several stores and terminals cannot show them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _plain(value: str) -> str:
+    found = _UNPRINTABLE.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain control characters or unpaired surrogates (U+{ord(found[0]):04X})"
+        )
+    return value
+
+
+def _path_safe(value: str) -> str:
+    # Ids appear in URLs (/api/admin/bookings/{id}): one holding "/" or being a dot segment
+    # could be stored but never read back.
+    if "/" in value or value in (".", ".."):
+        raise ValueError("must not contain '/' nor be '.' or '..'")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_plain)]
+Identifier = Annotated[PlainText, Field(min_length=1, max_length=200)]
+# An id that is also a path segment of some route.
+PathId = Annotated[Identifier, AfterValidator(_path_safe)]
 # Strict: 15000.0 or "15000" is a client bug, never silently an amount.
 MinorUnits = Annotated[StrictInt, Field(gt=0, le=10**15)]
 
@@ -17,10 +53,10 @@ class NewPayment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-=.]+$")]
-    booking_id: Identifier
-    customer_id: Identifier
+    booking_id: PathId
+    customer_id: PathId
     customer_name: Identifier
-    trainer_id: Identifier
+    trainer_id: PathId
     booking_date: dt.date
     amount: MinorUnits
     currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
@@ -28,8 +64,19 @@ class NewPayment(BaseModel):
 
     @field_validator("currency")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    def _iso_4217(cls, value: str) -> str:
+        code = value.upper()
+        if not is_payable_currency(code):
+            raise ValueError(f"{code} is not an ISO 4217 currency code")
+        return code
+
+    @model_validator(mode="after")
+    def _toss_takes_won(self) -> NewPayment:
+        # Toss settles in KRW; its answers for other currencies carry decimal amounts that
+        # would only be found out after Toss had approved the payment.
+        if self.provider == "toss" and self.currency != "KRW":
+            raise ValueError(f"Toss payments are KRW only, not {self.currency}")
+        return self
 
     @field_validator("booking_date", mode="before")
     @classmethod
@@ -177,7 +224,7 @@ class RefundRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: MinorUnits | None = Field(None, description="Minor units; default: all that is left")
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Annotated[PlainText, Field(min_length=1, max_length=200)]
 
 
 class RefundCreated(BaseModel):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iso4217 import Currency
+
 # Currencies whose minor unit is the major unit (ISO 4217 exponent 0).
 ZERO_DECIMAL_CURRENCIES = frozenset(
     {
@@ -46,6 +48,19 @@ def normalise_currency(currency: str) -> str:
     if len(code) != 3 or not code.isalpha() or not code.isascii():
         raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
     return code
+
+
+def is_payable_currency(code: str) -> bool:
+    """An ISO 4217 currency that exists and that we know how to count.
+
+    Funds, metals and test codes (no minor unit in ISO 4217) and the few funds whose unit
+    differs from our table (CLF, UYI, UYW) are refused: an amount in them would be misread.
+    """
+    try:
+        iso = Currency(code)
+    except ValueError:
+        return False
+    return iso.exponent is not None and iso.exponent == minor_unit_exponent(code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     projection_stall_seconds: float = Field(
         60.0, gt=0, validation_alias="LEDGER_PROJECTION_STALL_SECONDS"
     )
+    # Reads with ?min_position=: the longest wait, and how many may wait at once per token.
+    freshness_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, validation_alias="LEDGER_FRESHNESS_TIMEOUT_SECONDS"
+    )
+    freshness_waits_per_token: int = Field(
+        8, ge=1, validation_alias="LEDGER_FRESHNESS_WAITS_PER_TOKEN"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -13,6 +13,7 @@ import hmac
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -78,7 +79,7 @@ class TossClient:
         return self._call("POST", "/v1/payments/confirm", json=body, headers=headers)
 
     def get_payment(self, payment_key: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/payments/{payment_key}")
+        return self._call("GET", f"/v1/payments/{_segment(payment_key)}")
 
     def cancel(
         self, payment_key: str, reason: str, amount: int | None, idempotency_key: str
@@ -88,7 +89,7 @@ class TossClient:
             body["cancelAmount"] = amount
         return self._call(
             "POST",
-            f"/v1/payments/{payment_key}/cancel",
+            f"/v1/payments/{_segment(payment_key)}/cancel",
             json=body,
             headers={"Idempotency-Key": idempotency_key},
         )
@@ -122,6 +123,11 @@ class TossClient:
                 response.status_code, str(data.get("code")), str(data.get("message"))
             )
         return data
+
+
+def _segment(payment_key: str) -> str:
+    # A webhook body names the key: "../" or "?" in it must not steer the call elsewhere.
+    return quote(payment_key, safe="", errors="surrogatepass")
 
 
 def _parse_time(value: str | None) -> datetime:
@@ -255,10 +261,14 @@ class TossPayments:
         order_id, secret = _text(message.get("orderId")), _text(message.get("secret"))
         if order_id is None or secret is None:
             raise ApiError(400, "invalid_body", "a deposit callback carries orderId and secret")
-        payment = self.ledger.find_payment(Provider.TOSS, order_id)
+        try:
+            payment = self.ledger.find_payment(Provider.TOSS, order_id)
+        except NotFoundError:
+            # Answered as a wrong secret: a 404 would tell an outsider which orders exist.
+            raise ApiError(400, "invalid_secret", _WRONG_SECRET) from None
         expected = payment.deposit_secret
-        if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
-            raise ApiError(400, "invalid_secret", "the deposit callback secret does not match")
+        if not expected or not hmac.compare_digest(_utf8(secret), _utf8(expected)):
+            raise ApiError(400, "invalid_secret", _WRONG_SECRET)
         if not payment.provider_payment_id:
             raise ApiError(400, "invalid_secret", "no virtual account was issued for this order")
         return payment.provider_payment_id
@@ -280,6 +290,13 @@ def delivery_key(answer: dict[str, Any]) -> str:
     every approval and cancel; approvedAt stands in where there is none."""
     marker = answer.get("lastTransactionKey") or answer.get("approvedAt") or "-"
     return f"{answer.get('paymentKey')}:{answer.get('status')}:{marker}"
+
+
+_WRONG_SECRET = "the deposit callback secret does not match"
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")  # a JSON body may hold a lone surrogate
 
 
 def _text(value: Any) -> str | None:

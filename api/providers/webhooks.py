@@ -53,6 +53,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         value = json.loads(body)
     except ValueError:  # also invalid UTF-8
         raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+    except RecursionError:  # thousands of nested arrays: valid JSON, but no provider's
+        raise ApiError(400, "malformed_json", "the body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_body", "the body must be a JSON object")
     return value

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import AdminReader
 from api.deps import ReadModelsDep
 from api.errors import ApiError
-from api.schemas import AdminStats, BookingDetail, PaymentPage
+from api.schemas import AdminStats, BookingDetail, Identifier, PaymentPage
 from projections.payments_table import STATUS_FILTERS
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -61,7 +61,7 @@ def list_payments(
     read_models: ReadModelsDep,
     status: StatusFilter | None = None,
     provider: Literal["toss", "stripe"] | None = None,
-    trainer_id: Annotated[str | None, Query(max_length=200)] = None,
+    trainer_id: Annotated[Identifier | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
@@ -77,7 +77,9 @@ def list_payments(
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingDetail)
-def booking_detail(booking_id: str, _: AdminReader, read_models: ReadModelsDep) -> dict[str, Any]:
+def booking_detail(
+    booking_id: Identifier, _: AdminReader, read_models: ReadModelsDep
+) -> dict[str, Any]:
     payments = read_models.view("payments_table").for_booking(booking_id)
     if not payments:
         raise ApiError(404, "unknown_booking", f"no payments for booking {booking_id}")

@@ -13,14 +13,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.auth import Principal, PrincipalDep, TrainerOrAdmin, trainer_or_admin
 from api.deps import ReadModelsDep, ServicesDep
 from api.routers.admin import decode_cursor, encode_cursor
-from api.schemas import TrainerInbox
+from api.schemas import Identifier, TrainerInbox
 
 router = APIRouter(prefix="/api/trainers", tags=["trainers"])
 
 POSITION_HEADER = "X-Ledger-Position"
 
 
-def inbox_reader(trainer_id: str, who: PrincipalDep) -> Principal:
+def inbox_reader(trainer_id: Identifier, who: PrincipalDep) -> Principal:
     """The trainer itself or admin; an auditor too, since reading changes nothing."""
     if who.role == "auditor":
         return who
@@ -32,7 +32,7 @@ InboxReader = Annotated[Principal, Depends(inbox_reader)]
 
 @router.get("/{trainer_id}/notifications", response_model=TrainerInbox)
 def list_notifications(
-    trainer_id: str,
+    trainer_id: Identifier,
     _: InboxReader,
     read_models: ReadModelsDep,
     unread: bool = False,
@@ -57,7 +57,7 @@ def list_notifications(
     responses={404: {"description": "No such notification in this trainer's inbox"}},
 )
 def mark_read(
-    trainer_id: str, notification_id: UUID, _: TrainerOrAdmin, services: ServicesDep
+    trainer_id: Identifier, notification_id: UUID, _: TrainerOrAdmin, services: ServicesDep
 ) -> Response:
     """Appends `MarkedRead` once; marking again appends nothing. `X-Ledger-Position` is a
     position whose reads (`?min_position=`) show the notification read."""

@@ -1,6 +1,6 @@
 import pytest
 
-from ledger.money import CurrencyMismatchError, Money, minor_unit_exponent
+from ledger.money import CurrencyMismatchError, Money, is_payable_currency, minor_unit_exponent
 
 
 def test_amounts_add_exactly_in_minor_units() -> None:
@@ -28,3 +28,13 @@ def test_zero_decimal_currencies_format_without_minor_unit() -> None:
     assert Money(15000, "KRW").format() == "15,000 KRW"
     assert Money(123456, "USD").format() == "1,234.56 USD"
     assert Money(1234, "KWD").format() == "1.234 KWD"
+
+
+@pytest.mark.parametrize("code", ["KRW", "USD", "JPY", "KWD", "EUR"])
+def test_existing_currencies_are_payable(code: str) -> None:
+    assert is_payable_currency(code)
+
+
+@pytest.mark.parametrize("code", ["WON", "AAA", "XAU", "XTS", "XXX", "CLF", "krw"])
+def test_made_up_funds_and_metal_codes_are_not_payable(code: str) -> None:
+    assert not is_payable_currency(code)

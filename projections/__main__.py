@@ -1,5 +1,9 @@
-"""`python -m projections`: the same as `ledger project`."""
+"""`python -m projections`: the read side alone, as `ledger project` runs it (no web code)."""
 
-from api.cli import project
+import logging
 
-project()
+from ledger.settings import Settings
+from projections.runtime import ReadModels
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+ReadModels(Settings()).run_forever()

@@ -17,10 +17,10 @@ from eventsourcing.utils import Environment
 
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
-from projections.audit_chain import AuditChainProjection
+from projections.audit_chain import AuditChainProjection, AuditChainView
 from projections.base import View
-from projections.notifications import NotificationsProjection
-from projections.payments_table import PaymentsTableProjection
+from projections.notifications import NotificationsProjection, NotificationsView
+from projections.payments_table import PaymentsTableProjection, PaymentsTableView
 from projections.replay import apply_batch, decode, replay
 from projections.revenue import RevenueProjection, RevenueView
 from projections.supervisor import StallWatch, Supervisor
@@ -78,8 +78,30 @@ class ReadModels:
         self._probe: Future[Readiness] | None = None
         self._probe_lock = threading.Lock()
 
-    def view(self, name: str) -> Any:
-        return self.views[name]
+    # Typed views, so that mypy checks every call a route makes on them.
+    @property
+    def payments_table(self) -> PaymentsTableView:
+        view = self.views[PaymentsTableProjection.name]
+        assert isinstance(view, PaymentsTableView)
+        return view
+
+    @property
+    def notifications(self) -> NotificationsView:
+        view = self.views[NotificationsProjection.name]
+        assert isinstance(view, NotificationsView)
+        return view
+
+    @property
+    def revenue(self) -> RevenueView:
+        view = self.views[RevenueProjection.name]
+        assert isinstance(view, RevenueView)
+        return view
+
+    @property
+    def audit_chain(self) -> AuditChainView:
+        view = self.views[AuditChainProjection.name]
+        assert isinstance(view, AuditChainView)
+        return view
 
     # --- running --------------------------------------------------------------------
 

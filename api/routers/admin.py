@@ -51,7 +51,7 @@ def stats(
     now: Annotated[datetime, Depends(current_time)],
 ) -> dict[str, Any]:
     """Revenue (net of refunds, per currency) and counts, from the daily buckets."""
-    result: dict[str, Any] = read_models.view("revenue").stats(now)
+    result: dict[str, Any] = read_models.revenue.stats(now)
     return result
 
 
@@ -65,7 +65,7 @@ def list_payments(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    rows = read_models.view("payments_table").page(
+    rows = read_models.payments_table.page(
         statuses=STATUS_FILTERS[status] if status else (),
         provider=provider,
         trainer_id=trainer_id,
@@ -80,11 +80,11 @@ def list_payments(
 def booking_detail(
     booking_id: Identifier, _: AdminReader, read_models: ReadModelsDep
 ) -> dict[str, Any]:
-    payments = read_models.view("payments_table").for_booking(booking_id)
+    payments = read_models.payments_table.for_booking(booking_id)
     if not payments:
         raise ApiError(404, "unknown_booking", f"no payments for booking {booking_id}")
     notifications = (
-        read_models.view("notifications").for_booking(booking_id)
+        read_models.notifications.for_booking(booking_id)
         if "notifications" in read_models.views
         else []
     )

@@ -18,7 +18,6 @@ from api.deps import ReadModelsDep, ServicesDep
 from api.errors import ApiError
 from api.schemas import AuditEventPage, ChainVerification, PaymentHistory
 from ledger.errors import NotFoundError
-from projections.audit_chain import NAME as CHAIN
 from projections.audit_log import AuditLog
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -28,7 +27,7 @@ _SPACED_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
 
 
 def audit_log(services: ServicesDep, read_models: ReadModelsDep) -> AuditLog:
-    return AuditLog(services.ledger, read_models.view(CHAIN))
+    return AuditLog(services.ledger, read_models.audit_chain)
 
 
 AuditLogDep = Annotated[AuditLog, Depends(audit_log)]

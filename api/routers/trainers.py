@@ -40,7 +40,7 @@ def list_notifications(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Newest first; `unread=true` leaves out what the trainer has already read."""
-    rows = read_models.view("notifications").inbox(
+    rows = read_models.notifications.inbox(
         trainer_id,
         unread_only=unread,
         limit=limit + 1,  # one more tells whether an older page exists

@@ -76,7 +76,7 @@ def test_export_writes_every_event_in_order_as_the_api_shows_them(
     settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
     ledger, read_models = PaymentLedger(env=settings.eventsourcing_env()), ReadModels(settings)
     try:
-        assert items == AuditLog(ledger, read_models.view(CHAIN)).page(0, 100)
+        assert items == AuditLog(ledger, read_models.audit_chain).page(0, 100)
     finally:
         read_models.close()
         ledger.close()

@@ -255,8 +255,8 @@ def test_rebuild_reproduces_the_inbox(client: TestClient, ledger: PaymentLedger)
     mark(client, inbox(client, ADMIN)[0]["notification_id"], ADMIN)
     inbox(client, ADMIN)  # caught up with the MarkedRead
     read_models = client.app.state.services.read_models  # type: ignore[attr-defined]
-    before = read_models.view("notifications").dump()
+    before = read_models.notifications.dump()
     replayed = read_models.rebuild(["notifications"], ledger, lambda _: None)
     assert replayed == ledger.recorder.max_notification_id()
-    assert read_models.view("notifications").dump() == before
+    assert read_models.notifications.dump() == before
     assert [row["read_at"] is not None for row in before].count(True) == 1

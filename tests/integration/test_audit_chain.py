@@ -130,7 +130,7 @@ def store(database_url: str) -> Iterator[tuple[PaymentLedger, ReadModels]]:
 def audit(store: tuple[PaymentLedger, ReadModels]) -> AuditLog:
     ledger, read_models = store
     read_models.wait(head(ledger), WAIT_SECONDS, names=(CHAIN,))
-    return AuditLog(ledger, read_models.view(CHAIN))
+    return AuditLog(ledger, read_models.audit_chain)
 
 
 # --- the tests ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def test_project_command_catches_up_and_resumes_after_restart(database_url: str)
         # Written while no projector runs: the next run resumes from its tracked position.
         project_until_caught_up(ledger.initiate(order(2)).position)
 
-        rows = read_models.view("payments_table").dump()
+        rows = read_models.payments_table.dump()
         assert sorted(r["order_id"] for r in rows) == ["o-1", "o-2"]
     finally:
         read_models.close()

@@ -124,7 +124,7 @@ def test_an_event_processed_twice_is_refused_and_counted_once(
     notifications = all_notifications(ledger)
     process(read_models, ledger, notifications)
     before = dump(read_models)
-    stats = read_models.view("revenue").stats(NOW)
+    stats = read_models.revenue.stats(NOW)
     refund = next(n for n in notifications if n.topic.endswith("Payment.Refunded"))
     for name, view in read_models.views.items():
         projection = PROJECTIONS[name](view=view)
@@ -133,7 +133,7 @@ def test_an_event_processed_twice_is_refused_and_counted_once(
                 ledger.mapper.to_domain_event(refund), Tracking(ledger.name, refund.id)
             )
     assert dump(read_models) == before
-    assert read_models.view("revenue").stats(NOW) == stats
+    assert read_models.revenue.stats(NOW) == stats
 
 
 def test_events_applied_one_by_one_or_in_batches_give_identical_tables(
@@ -210,7 +210,7 @@ def test_a_rebuild_leaves_its_tables_compact_on_postgres(database_url: str) -> N
             paid = app.initiate(order(f"bulk-{n}", provider="toss")).payment_id
             app.complete(paid, f"pay-{n}", "card", NOW)
         models.rebuild(["revenue"], app, lambda _: None)
-        view = models.view("revenue")
+        view = models.revenue
         schema = view.datastore.schema
         with psycopg.connect(database_url.split("?")[0], autocommit=True) as conn:
             for table in view.table_names:
@@ -243,7 +243,7 @@ def test_a_view_failing_during_a_rebuild_stops_it_with_that_error(
         decode(ledger.name, ledger.mapper.to_domain_event, notifications[i : i + 3])
         for i in range(0, len(notifications), 3)
     ]
-    table, inbox = read_models.view("payments_table"), read_models.view("notifications")
+    table, inbox = read_models.payments_table, read_models.notifications
     projections = [_FailsOnRefund(view=table), NotificationsProjection(view=inbox)]
     with pytest.raises(RuntimeError, match="handler bug"):
         replay(projections, iter(pages), lambda _: None)

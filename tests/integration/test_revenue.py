@@ -167,7 +167,7 @@ def test_stats_equal_an_independent_fold_of_the_events(
 ) -> None:
     ledger, read_models = store
     read_models.wait(run_script(ledger), timeout=30, names=("revenue",))
-    stats = read_models.view("revenue").stats(NOW)
+    stats = read_models.revenue.stats(NOW)
     assert stats == expected_stats(ledger, NOW, SEOUL)
     # Anchors, so the fold itself is checked too: Seoul's Dec 1 holds the after-midnight
     # completions; Nov 30 23:59:59 belongs to November, and October's payment to neither.
@@ -184,7 +184,7 @@ def test_each_payment_sits_in_exactly_one_bucket_of_its_business_day(
 ) -> None:
     ledger, read_models = store
     read_models.wait(run_script(ledger), timeout=30, names=("revenue",))
-    view = read_models.view("revenue")
+    view = read_models.revenue
     assert view.dump()["revenue_daily"] == expected_buckets(ledger, SEOUL)
     assert sum(row["count"] for row in view.dump()["revenue_daily"]) == len(SCRIPT)
 
@@ -194,7 +194,7 @@ def test_business_day_follows_the_configured_timezone(database_url: str) -> None
     try:
         read_models.start()
         read_models.wait(run_script(ledger), timeout=30, names=("revenue",))
-        stats = read_models.view("revenue").stats(NOW)
+        stats = read_models.revenue.stats(NOW)
         assert stats == expected_stats(ledger, NOW, ZoneInfo("UTC"))
     finally:
         read_models.close()
@@ -212,7 +212,7 @@ def test_payments_of_one_day_share_buckets_so_stats_do_not_grow_with_payments(
         result = ledger.complete(ledger.initiate(order).payment_id, f"pk-{i}", "card", NOW)
     assert result.position is not None
     read_models.wait(result.position, timeout=30, names=("revenue",))
-    view = read_models.view("revenue")
+    view = read_models.revenue
     assert view.dump()["revenue_daily"] == [
         {"day": "2026-12-01", "currency": "KRW", "provider": "toss", "status": "completed",
          "count": 40, "net_revenue": 40000},

@@ -4,8 +4,6 @@ waiting holds no worker thread, and one token's waits are bounded."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.app import create_app
@@ -21,6 +18,7 @@ from api.auth import issue_trainer_token
 from api.deps import Services
 from ledger.settings import Settings
 from tests.api.test_checkout import assert_error, payment_body
+from tests.live import uvicorn_serving
 
 ADMIN = {"Authorization": "Bearer admin-token"}
 AUDITOR = {"Authorization": "Bearer auditor-token"}
@@ -58,22 +56,8 @@ def serve(settings: Settings, *, run_projections: bool = True) -> Iterator[Serve
     """The whole app behind a real uvicorn (its event loop, its threadpool) on a free port."""
     app = create_app(settings, run_projections=run_projections)
     counted = InFlight(app)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(counted, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not server.started:  # set once the lifespan has run
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with uvicorn_serving(counted) as url:
         yield Server(url, app.state.services, counted)
-    finally:
-        server.should_exit = True
-        thread.join(DEADLINE_SECONDS)
-        sock.close()
 
 
 async def until(condition: Callable[[], bool], what: str, seconds: float) -> None:

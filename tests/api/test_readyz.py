@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -16,17 +15,9 @@ from api.app import create_app
 from tests.api.test_checkout import assert_error, payment_body
 from tests.conftest import make_settings
 from tests.fake_providers import FakeProviders
+from tests.live import until
 
 DEADLINE_SECONDS = 20.0
-
-
-def until(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"not within {DEADLINE_SECONDS} s: {what}")
 
 
 def test_views_that_stay_behind_make_readyz_503_as_stalled(

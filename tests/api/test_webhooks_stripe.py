@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +13,6 @@ from uuid import UUID
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -26,6 +23,7 @@ from tests.api.test_checkout import assert_error, stripe_body
 from tests.conftest import event_topics, make_settings
 from tests.fake_providers import FakeProviders
 from tests.fixtures import load
+from tests.live import uvicorn_serving
 
 WEBHOOK = "/api/webhooks/stripe"
 
@@ -426,22 +424,9 @@ def test_oversized_body_is_refused_413(
 @contextmanager
 def live_server(settings: Settings) -> Iterator[tuple[str, PaymentLedger]]:
     """The app served by uvicorn in a thread (TestClient is not for concurrent use)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.services.ledger
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with uvicorn_serving(app) as url:
+        yield url, app.state.services.ledger
 
 
 def test_same_event_delivered_20_times_from_8_threads_applies_once(

@@ -4,9 +4,6 @@ Chromium driven through chromedriver (one browser for the whole session)."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -26,6 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from api.app import create_app
 from api.deps import Services
 from ledger.settings import Settings
+from tests.live import uvicorn_serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -73,23 +70,8 @@ class LiveServer:
 def serve(settings: Settings) -> Iterator[LiveServer]:
     """The whole app (lifespan, projections) behind a real uvicorn on a free port."""
     app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not server.started:  # uvicorn sets this flag once the lifespan has run
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start the app (its log is in the captured stderr)")
-        time.sleep(0.01)
-    try:
-        port = sock.getsockname()[1]
-        yield LiveServer(f"http://127.0.0.1:{port}", app.state.services)
-    finally:
-        server.should_exit = True
-        thread.join(WAIT_SECONDS)
-        sock.close()
+    with uvicorn_serving(app) as url:
+        yield LiveServer(url, app.state.services)
 
 
 @pytest.fixture

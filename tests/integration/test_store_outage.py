@@ -25,6 +25,7 @@ from api.app import create_app
 from tests.api.test_checkout import assert_error, payment_body
 from tests.conftest import POSTGRES_URL, make_settings
 from tests.fake_providers import FakeProviders
+from tests.live import until
 
 ADMIN = {"Authorization": "Bearer admin-token"}
 KEY = "tpk_outage"
@@ -93,16 +94,6 @@ def timed(request: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]
     started = time.monotonic()
     response = request()
     return response, time.monotonic() - started
-
-
-def until(condition: Callable[[], Any], what: str) -> Any:
-    """Poll `condition` until it returns something truthy (and return that)."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"not within {DEADLINE_SECONDS} s: {what}")
 
 
 def toss_webhook(client: TestClient, fake: FakeProviders) -> httpx.Response:

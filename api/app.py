@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -15,44 +15,46 @@ from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.outage import install_outage_handlers
 from api.pages.router import router as admin_pages
+from api.providers import stripe, toss
+from api.providers.base import PaymentProvider
 from api.providers.refunds import Refunds
-from api.providers.stripe import StripePayments, make_client
-from api.providers.toss import TossClient, TossPayments
+from api.providers.registry import ProviderRegistry
 from api.routers import admin, audit, checkout, ops, refunds, trainers, webhooks
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from projections.runtime import ReadModels
 
+ProviderFactory = Callable[[PaymentLedger, Settings], PaymentProvider]
+# Adding a provider: one module with a `PaymentProvider` and its factory here (README).
+BUILT_IN_PROVIDERS: tuple[ProviderFactory, ...] = (toss.from_settings, stripe.from_settings)
 
-def build_services(settings: Settings) -> Services:
+
+def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory] = ()) -> Services:
     ledger = PaymentLedger(env=settings.eventsourcing_env())
-    read_models = ReadModels(settings)
-    secret = settings.toss_secret_key.get_secret_value() if settings.toss_secret_key else None
-    toss_client = TossClient(settings.toss_api_base, secret, settings.provider_timeout_seconds)
-    stripe_key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else None
-    stripe_client = make_client(
-        stripe_key, settings.stripe_api_base, settings.provider_timeout_seconds
-    )
-    toss = TossPayments(ledger, toss_client)
-    stripe = StripePayments(ledger, stripe_client)
+    factories = (*BUILT_IN_PROVIDERS, *extra_providers)
+    providers = ProviderRegistry(factory(ledger, settings) for factory in factories)
     return Services(
         settings=settings,
         ledger=ledger,
-        toss=toss,
-        stripe=stripe,
-        read_models=read_models,
-        refunds=Refunds(ledger, toss, stripe),
+        providers=providers,
+        read_models=ReadModels(settings),
+        refunds=Refunds(ledger, providers),
     )
 
 
-def create_app(settings: Settings | None = None, *, run_projections: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_projections: bool = True,
+    extra_providers: Sequence[ProviderFactory] = (),
+) -> FastAPI:
     """The service. `run_projections=False` serves reads from views that another process
-    (`ledger project`) keeps current."""
+    (`ledger project`) keeps current; `extra_providers` registers more adapters."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings)
+        services = build_services(settings, extra_providers)
         app.state.services = services
         metrics.watch_store(
             lambda: services.ledger.recorder.max_notification_id() or 0,
@@ -64,7 +66,7 @@ def create_app(settings: Settings | None = None, *, run_projections: bool = True
             yield
         finally:
             services.read_models.close()
-            services.toss.client.close()
+            services.providers.close()
             services.ledger.close()
 
     app = FastAPI(

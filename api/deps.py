@@ -16,8 +16,7 @@ from api.freshness import (
     client_key,
 )
 from api.providers.refunds import Refunds
-from api.providers.stripe import StripePayments
-from api.providers.toss import TossPayments
+from api.providers.registry import ProviderRegistry
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from projections.runtime import ReadModels
@@ -27,8 +26,7 @@ from projections.runtime import ReadModels
 class Services:
     settings: Settings
     ledger: PaymentLedger
-    toss: TossPayments
-    stripe: StripePayments
+    providers: ProviderRegistry
     read_models: ReadModels
     refunds: Refunds
     freshness: Freshness = field(init=False)

@@ -14,7 +14,6 @@ from pydantic import (
     Field,
     StrictInt,
     field_validator,
-    model_validator,
 )
 
 from ledger.money import is_payable_currency
@@ -60,7 +59,10 @@ class NewPayment(BaseModel):
     booking_date: dt.date
     amount: MinorUnits
     currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
-    provider: Literal["toss", "stripe"]
+    provider: Annotated[
+        Identifier,
+        Field(description="a registered provider: `toss` or `stripe`", examples=["toss"]),
+    ]
 
     @field_validator("currency")
     @classmethod
@@ -69,14 +71,6 @@ class NewPayment(BaseModel):
         if not is_payable_currency(code):
             raise ValueError(f"{code} is not an ISO 4217 currency code")
         return code
-
-    @model_validator(mode="after")
-    def _toss_takes_won(self) -> NewPayment:
-        # Toss settles in KRW; its answers for other currencies carry decimal amounts that
-        # would only be found out after Toss had approved the payment.
-        if self.provider == "toss" and self.currency != "KRW":
-            raise ValueError(f"Toss payments are KRW only, not {self.currency}")
-        return self
 
     @field_validator("booking_date", mode="before")
     @classmethod

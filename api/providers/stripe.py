@@ -1,64 +1,66 @@
 """Stripe adapter: the official SDK pointed at STRIPE_API_BASE, mapped onto ledger commands.
 
-Webhooks: https://docs.stripe.com/webhooks (signatures, retries for up to 3 days) and
-https://docs.stripe.com/api/events/types (the objects each event type carries).
+Checkout Sessions are confirmed after the success redirect and re-read by reconciliation;
+webhooks are verified on their raw bytes (api/providers/stripe_api.py) and applied once,
+keyed by the event id; refunds are created with the admin's idempotency key.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import stripe
 
 from api.errors import ApiError
-from api.providers.webhooks import (
-    DeliveryLog,
-    WebhookOutcome,
-    ignored,
-    outcome_of,
-    parse_json_object,
+from api.providers.base import RefundResult, SettlementLine, WebhookRequest, header, refund_outcome
+from api.providers.stripe_api import (
+    check_amount,
+    created_at,
+    make_client,
+    order_id_of,
+    payment_intent_id,
+    payment_method,
+    succeeded_refunds,
+    verify_event,
 )
-from ledger.application import Approval, CommandResult, Delivery, PaymentLedger, RefundReport
-from ledger.errors import AmountMismatchError, LedgerError, NotFoundError, ProviderUnavailableError
+from api.providers.webhooks import DeliveryLog, WebhookOutcome, ignored, outcome_of
+from ledger.application import Approval, CommandResult, Delivery, PaymentLedger, PaymentOrder
+from ledger.errors import LedgerError, NotFoundError, ProviderUnavailableError
 from ledger.payment import Payment, Provider
+from ledger.settings import Settings
 
 log = logging.getLogger("ledger.stripe")
 
-# Stripe's own default: a signature older than this is a replay.
-SIGNATURE_TOLERANCE_SECONDS = 300
-
-
-def make_client(api_key: str | None, api_base: str, timeout: float) -> stripe.StripeClient | None:
-    if not api_key:
-        return None
-    return stripe.StripeClient(
-        api_key,
-        base_addresses={"api": api_base.rstrip("/")},
-        http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
-        # The ledger decides about retries (the caller gets 502 and may confirm again).
-        max_network_retries=0,
-    )
-
-
-def order_id_of(obj: dict[str, Any]) -> str | None:
-    """Our order id, from metadata (preferred) or client_reference_id."""
-    metadata = obj.get("metadata") or {}
-    value = metadata.get("order_id") or obj.get("client_reference_id")
-    return str(value) if value else None
-
-
 Handler = Callable[[Payment, dict[str, Any], datetime, Delivery], WebhookOutcome]
+# A Checkout Session is created shortly before the ledger's payment or after it; reconciliation
+# lists the sessions created from this long before the payment.
+SESSION_LOOKBACK = timedelta(hours=1)
+
+
+def from_settings(ledger: PaymentLedger, settings: Settings) -> StripePayments:
+    key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else None
+    client = make_client(key, settings.stripe_api_base, settings.provider_timeout_seconds)
+    secret = settings.stripe_webhook_secret
+    return StripePayments(ledger, client, secret.get_secret_value() if secret else None)
 
 
 class StripePayments:
     """Confirms Stripe Checkout Sessions after the success redirect and applies webhooks."""
 
-    def __init__(self, ledger: PaymentLedger, client: stripe.StripeClient | None) -> None:
+    name = Provider.STRIPE.value
+
+    def __init__(
+        self,
+        ledger: PaymentLedger,
+        client: stripe.StripeClient | None,
+        webhook_secret: str | None = None,
+    ) -> None:
         self.ledger = ledger
         self.client = client
+        self.webhook_secret = webhook_secret
         self._handlers: dict[str, Handler] = {
             "checkout.session.completed": self._session_completed,
             "checkout.session.async_payment_succeeded": self._session_completed,
@@ -68,12 +70,20 @@ class StripePayments:
             "charge.refunded": self._charge_refunded,
         }
 
+    def close(self) -> None:
+        pass  # the SDK's httpx client lives as long as the process
+
+    def check_order(self, order: PaymentOrder) -> None:
+        pass  # Stripe takes any currency it lists; ISO 4217 is checked for every order
+
     def require_client(self) -> stripe.StripeClient:
         if self.client is None:
             raise ProviderUnavailableError(
                 "STRIPE_API_KEY is not configured", "provider_not_configured"
             )
         return self.client
+
+    # --- checkout ------------------------------------------------------------------
 
     def retrieve_session(self, session_id: str) -> dict[str, Any]:
         client = self.require_client()
@@ -86,8 +96,7 @@ class StripePayments:
                 ) from exc
             raise LedgerError(exc.user_message or str(exc), "stripe_invalid_request") from exc
         except stripe.StripeError as exc:  # connection, 5xx, authentication, rate limit
-            log.warning("stripe session %s: %r", session_id, exc)
-            raise ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}") from exc
+            raise _unavailable("session", exc) from exc
         return session.to_dict()
 
     def confirm(self, session_id: str) -> CommandResult:
@@ -96,25 +105,108 @@ class StripePayments:
         if order_id is None:
             raise LedgerError("Checkout Session carries no order id", "unknown_order")
         payment = self.ledger.find_payment(Provider.STRIPE, order_id)
+        return self._apply_session(payment, session, datetime.now(UTC), None)
+
+    def _apply_session(
+        self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery | None
+    ) -> CommandResult:
         check_amount(payment, session.get("amount_total"), session.get("currency"))
-        if session.get("payment_status") != "paid":
-            return CommandResult(payment.id, payment.status, "unchanged")
-        return self.ledger.complete(
-            payment.id,
-            provider_payment_id=payment_intent_id(session) or session_id,
-            method=", ".join(session.get("payment_method_types") or ["card"]),
-            approved_at=datetime.now(UTC),
-            loaded=payment,
+        if session.get("payment_status") == "paid":
+            intent = payment_intent_id(session) or str(session.get("id"))
+            return self.ledger.complete(
+                payment.id, intent, payment_method(session), at, delivery, loaded=payment
+            )
+        if session.get("status") == "expired":
+            return self.ledger.cancel(
+                payment.id, "checkout session expired", at, delivery, loaded=payment
+            )
+        return CommandResult(payment.id, payment.status, "unchanged")
+
+    # --- refunds, reconciliation, settlements --------------------------------------
+
+    def refund(self, payment: Payment, amount: int | None, reason: str, key: str) -> RefundResult:
+        """Create the refund under `key`, then record every succeeded refund Stripe lists for
+        the PaymentIntent, each under its own re_ id (as `charge.refunded` does)."""
+        refund = self._create_refund(payment, amount, reason, key)
+        listed = self.list_refunds({"payment_intent": str(payment.provider_payment_id)})
+        # The listed copy is fresher than a replayed create answer; a list that lags behind
+        # the create leaves the create's answer, which is Stripe's word too.
+        ours = next((r for r in listed if r.get("id") == refund["id"]), None)
+        if ours is None:
+            listed.insert(0, ours := refund)
+        reports = succeeded_refunds(listed)
+        result = self.ledger.record_listed_refunds(payment.id, reports)
+        total = sum(r.amount for r in reports)
+        return refund_outcome(
+            self.ledger,
+            result,
+            str(ours["id"]),
+            int(ours["amount"]),
+            str(ours.get("status")),
+            f"Stripe's succeeded refunds total {total}",
         )
+
+    def _create_refund(
+        self, payment: Payment, amount: int | None, reason: str, key: str
+    ) -> dict[str, Any]:
+        client = self.require_client()
+        params: dict[str, object] = {
+            "payment_intent": payment.provider_payment_id,
+            "metadata": {"order_id": payment.order_id, "reason": reason},
+        }
+        if amount is not None:
+            params["amount"] = amount
+        try:
+            refund = client.v1.refunds.create(params=params, options={"idempotency_key": key})  # type: ignore[arg-type]
+        except stripe.InvalidRequestError as exc:
+            raise LedgerError(
+                exc.user_message or str(exc), str(exc.code or "refund_declined")
+            ) from exc
+        except stripe.StripeError as exc:
+            raise _unavailable("refund", exc) from exc
+        return refund.to_dict()
+
+    def list_refunds(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """All refunds of a PaymentIntent or charge, newest first as Stripe lists them."""
+        client = self.require_client()
+        try:
+            page = client.v1.refunds.list(params={**filters, "limit": 100})  # type: ignore[arg-type]
+            return [r.to_dict() for r in page.auto_paging_iter()]
+        except stripe.StripeError as exc:  # a retry (Stripe's, or the admin's) can help
+            raise _unavailable(f"refunds {filters}", exc) from exc
+
+    def reread(self, payment: Payment) -> CommandResult:
+        """Find the payment's Checkout Session (by its order id, among the sessions created
+        around the payment) and apply it as the confirm would."""
+        session = self._session_of(payment)
+        if session is None:
+            return CommandResult(payment.id, payment.status, "unchanged")
+        return self._apply_session(payment, session, datetime.now(UTC), None)
+
+    def _session_of(self, payment: Payment) -> dict[str, Any] | None:
+        client = self.require_client()
+        since = int((payment.created_on - SESSION_LOOKBACK).timestamp())
+        params: dict[str, Any] = {"created": {"gte": since}, "limit": 100}
+        try:
+            page = client.v1.checkout.sessions.list(params=params)  # type: ignore[arg-type]
+            for session in page.auto_paging_iter():
+                found = session.to_dict()
+                if order_id_of(found) == payment.order_id:
+                    return found
+        except stripe.StripeError as exc:
+            raise _unavailable("sessions", exc) from exc
+        return None
+
+    def settlements(self, start: date, end: date) -> list[SettlementLine] | None:
+        return None  # balance transactions are not read yet (fee reconciliation)
 
     # --- webhooks ------------------------------------------------------------------
 
-    def handle_webhook(
-        self, payload: bytes, signature: str | None, secret: str | None
-    ) -> WebhookOutcome:
+    def handle_webhook(self, request: WebhookRequest) -> WebhookOutcome:
         """Verify one delivery on its raw bytes and apply it once (the event id is the key)."""
-        with DeliveryLog(Provider.STRIPE.value) as delivery:
-            event = verify_event(payload, signature, secret)
+        with DeliveryLog(self.name) as delivery:
+            signature = header(request, "Stripe-Signature")
+            event = verify_event(request.body, signature, self.webhook_secret)
             delivery.identify(event["id"], event["type"])
             return delivery.finish(self._dispatch(event))
 
@@ -131,8 +223,8 @@ class StripePayments:
         except NotFoundError:
             # Not 404: Stripe would retry for three days a payment we will never know.
             return ignored("unknown_order")
-        delivery = Delivery(Provider.STRIPE.value, event["id"], event["type"])
-        return handler(payment, obj, _created(event), delivery)
+        delivery = Delivery(self.name, event["id"], event["type"])
+        return handler(payment, obj, created_at(event), delivery)
 
     def _session_completed(
         self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
@@ -142,12 +234,7 @@ class StripePayments:
             # Delayed methods (bank debits) complete later with async_payment_succeeded.
             reason = f"payment_status {session.get('payment_status')}"
             return WebhookOutcome("unchanged", payment.id, payment.status, reason=reason)
-        provider_payment_id = payment_intent_id(session) or str(session.get("id"))
-        method = ", ".join(session.get("payment_method_types") or ["card"])
-        result = self.ledger.complete(
-            payment.id, provider_payment_id, method, at, delivery, loaded=payment
-        )
-        return outcome_of(result, {"completed"})
+        return outcome_of(self._apply_session(payment, session, at, delivery), {"completed"})
 
     def _session_failed(
         self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
@@ -207,75 +294,7 @@ class StripePayments:
             {"payment_intent": intent} if intent else {"charge": str(charge.get("id"))}
         )
 
-    def list_refunds(self, filters: dict[str, str]) -> list[dict[str, Any]]:
-        """All refunds of a PaymentIntent or charge, newest first as Stripe lists them."""
-        client = self.require_client()
-        try:
-            page = client.v1.refunds.list(params={**filters, "limit": 100})  # type: ignore[arg-type]
-            return [r.to_dict() for r in page.auto_paging_iter()]
-        except stripe.StripeError as exc:  # a retry (Stripe's, or the admin's) can help
-            log.warning("stripe refunds %s: %r", filters, exc)
-            raise ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}") from exc
 
-
-def succeeded_refunds(refunds: list[dict[str, Any]]) -> list[RefundReport]:
-    """Stripe's refunds (newest first) as the ledger's reports, oldest first. Only succeeded
-    ones count: a pending refund may still fail (https://docs.stripe.com/refunds#failed-refunds)."""
-    reports = [
-        RefundReport(
-            refund_id=str(r["id"]),
-            amount=int(r["amount"]),
-            reason=str((r.get("metadata") or {}).get("reason") or "refunded at Stripe"),
-            refunded_at=datetime.fromtimestamp(int(r["created"]), UTC),
-        )
-        for r in refunds
-        if r.get("status") == "succeeded"
-    ]
-    return reports[::-1]
-
-
-def payment_intent_id(obj: dict[str, Any]) -> str | None:
-    intent = obj.get("payment_intent")
-    if isinstance(intent, dict):
-        intent = intent.get("id")
-    return str(intent) if intent else None
-
-
-def check_amount(payment: Payment, amount: Any, currency: Any) -> None:
-    if amount != payment.amount or str(currency or "").upper() != payment.currency:
-        raise AmountMismatchError(
-            f"Stripe reports {amount} {str(currency or '').upper()}, "
-            f"the payment is {payment.amount} {payment.currency}"
-        )
-
-
-def verify_event(payload: bytes, signature: str | None, secret: str | None) -> dict[str, Any]:
-    """The event, once its signature verifies on the raw bytes (the SDK's own check)."""
-    if not secret:
-        raise ApiError(503, "webhook_not_configured", "STRIPE_WEBHOOK_SECRET is not set")
-    try:
-        stripe.WebhookSignature.verify_header(
-            payload, signature, secret, SIGNATURE_TOLERANCE_SECONDS
-        )
-    except stripe.SignatureVerificationError as exc:
-        raise ApiError(400, "invalid_signature", f"Stripe-Signature: {exc.user_message}") from None
-    except ValueError:  # not UTF-8, so it cannot be what Stripe signed
-        raise ApiError(400, "malformed_json", "the body is not UTF-8 JSON") from None
-    event = parse_json_object(payload)
-    data = event.get("data")
-    if (
-        not isinstance(event.get("id"), str)
-        or not isinstance(event.get("type"), str)
-        or not isinstance(data, dict)
-        or not isinstance(data.get("object"), dict)
-    ):
-        raise ApiError(400, "invalid_event", "not a Stripe event: id, type or data.object missing")
-    return event
-
-
-def _created(event: dict[str, Any]) -> datetime:
-    """When Stripe created the event: the same on every redelivery, unlike our clock."""
-    created = event.get("created")
-    if isinstance(created, int) and not isinstance(created, bool):
-        return datetime.fromtimestamp(created, UTC)
-    return datetime.now(UTC)
+def _unavailable(what: str, exc: stripe.StripeError) -> ProviderUnavailableError:
+    log.warning("stripe %s: %r", what, exc)
+    return ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}")

@@ -1,4 +1,4 @@
-"""Toss Payments adapter: the HTTP client and the mapping of its answers onto ledger commands.
+"""Toss Payments adapter: the mapping of the Toss API's answers onto ledger commands.
 
 API reference: https://docs.tosspayments.com/reference (confirm, look-up, cancel).
 Webhooks: https://docs.tosspayments.com/reference/using-api/webhook-events. They are not
@@ -8,16 +8,13 @@ DEPOSIT_CALLBACK is authenticated by the `secret` the confirm answer carried.
 
 from __future__ import annotations
 
-import base64
 import hmac
-import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote
-
-import httpx
 
 from api.errors import ApiError
+from api.providers.base import RefundResult, SettlementLine, WebhookRequest, refund_outcome
+from api.providers.toss_client import TossClient, TossDeclined
 from api.providers.webhooks import (
     DeliveryLog,
     WebhookOutcome,
@@ -25,7 +22,14 @@ from api.providers.webhooks import (
     outcome_of,
     parse_json_object,
 )
-from ledger.application import Approval, CommandResult, Delivery, PaymentLedger, RefundReport
+from ledger.application import (
+    Approval,
+    CommandResult,
+    Delivery,
+    PaymentLedger,
+    PaymentOrder,
+    RefundReport,
+)
 from ledger.errors import (
     AmountMismatchError,
     ConflictError,
@@ -35,8 +39,7 @@ from ledger.errors import (
     ProviderUnavailableError,
 )
 from ledger.payment import Payment, Provider, Status
-
-log = logging.getLogger("ledger.toss")
+from ledger.settings import Settings
 
 STATUS_EVENTS = frozenset({"PAYMENT_STATUS_CHANGED", "CANCEL_STATUS_CHANGED"})
 DEPOSIT_CALLBACK = "DEPOSIT_CALLBACK"
@@ -51,95 +54,34 @@ _REACHES: dict[str, frozenset[str]] = {
 }
 
 
-class TossDeclined(Exception):
-    """Toss answered 4xx with its `{code, message}` body."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status, self.code, self.message = status, code, message
-
-
-class TossClient:
-    def __init__(self, base_url: str, secret_key: str | None, timeout: float) -> None:
-        token = base64.b64encode(f"{secret_key or ''}:".encode()).decode()
-        self._configured = bool(secret_key)
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout,
-            headers={"Authorization": f"Basic {token}"},
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def confirm(self, payment_key: str, order_id: str, amount: int) -> dict[str, Any]:
-        body = {"paymentKey": payment_key, "orderId": order_id, "amount": amount}
-        # Same key for a retried confirm: Toss answers the first result instead of charging twice.
-        headers = {"Idempotency-Key": f"confirm-{payment_key}"}
-        return self._call("POST", "/v1/payments/confirm", json=body, headers=headers)
-
-    def get_payment(self, payment_key: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/payments/{_segment(payment_key)}")
-
-    def cancel(
-        self, payment_key: str, reason: str, amount: int | None, idempotency_key: str
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"cancelReason": reason}
-        if amount is not None:
-            body["cancelAmount"] = amount
-        return self._call(
-            "POST",
-            f"/v1/payments/{_segment(payment_key)}/cancel",
-            json=body,
-            headers={"Idempotency-Key": idempotency_key},
-        )
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        if not self._configured:
-            raise ProviderUnavailableError(
-                "TOSS_SECRET_KEY is not configured", "provider_not_configured"
-            )
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            log.warning("toss %s %s unreachable: %r", method, path, exc)
-            raise ProviderUnavailableError(f"Toss did not answer: {type(exc).__name__}") from exc
-        if response.status_code >= 500 or response.status_code == 401:
-            # 5xx: retry later; 401: our credentials, not the customer's fault.
-            log.warning(
-                "toss %s %s answered %s: %s",
-                method,
-                path,
-                response.status_code,
-                response.text[:200],
-            )
-            raise ProviderUnavailableError(f"Toss answered {response.status_code}")
-        try:
-            data: dict[str, Any] = response.json()
-        except ValueError as exc:
-            raise ProviderUnavailableError("Toss answered a body that is not JSON") from exc
-        if response.status_code >= 400:
-            raise TossDeclined(
-                response.status_code, str(data.get("code")), str(data.get("message"))
-            )
-        return data
-
-
-def _segment(payment_key: str) -> str:
-    # A webhook body names the key: "../" or "?" in it must not steer the call elsewhere.
-    return quote(payment_key, safe="", errors="surrogatepass")
-
-
 def _parse_time(value: str | None) -> datetime:
     return datetime.fromisoformat(value) if value else datetime.now(UTC)
+
+
+def from_settings(ledger: PaymentLedger, settings: Settings) -> TossPayments:
+    secret = settings.toss_secret_key.get_secret_value() if settings.toss_secret_key else None
+    client = TossClient(settings.toss_api_base, secret, settings.provider_timeout_seconds)
+    return TossPayments(ledger, client)
 
 
 class TossPayments:
     """Confirms Toss checkouts and applies what the Toss API says a payment is."""
 
+    name = Provider.TOSS.value
+
     def __init__(self, ledger: PaymentLedger, client: TossClient) -> None:
         self.ledger = ledger
         self.client = client
+
+    def close(self) -> None:
+        self.client.close()
+
+    def check_order(self, order: PaymentOrder) -> None:
+        # Toss settles in KRW; its answers for other currencies carry decimal amounts that
+        # would only be found out after Toss had approved the payment.
+        if order.currency != "KRW":
+            message = f"Toss payments are KRW only, not {order.currency}"
+            raise ApiError(422, "validation_error", message)
 
     def confirm(self, payment_key: str, order_id: str, amount: int) -> CommandResult:
         payment = self.ledger.find_payment(Provider.TOSS, order_id)
@@ -221,12 +163,49 @@ class TossPayments:
         )
         return self.ledger.record_refunds(payment.id, refunds, approval, delivery, loaded=payment)
 
+    # --- refunds and reconciliation -------------------------------------------------
+
+    def refund(self, payment: Payment, amount: int | None, reason: str, key: str) -> RefundResult:
+        """Cancel at Toss (`POST /v1/payments/{paymentKey}/cancel`, idempotent by `key`) and
+        record each cancel by its transactionKey."""
+        assert payment.provider_payment_id is not None  # refundable payments have one
+        try:
+            answer = self.client.cancel(payment.provider_payment_id, reason, amount, key)
+        except TossDeclined as declined:
+            raise LedgerError(declined.message, declined.code) from declined
+        cancels = answer.get("cancels") or []
+        if not cancels:
+            raise ProviderUnavailableError("Toss answered a cancel without cancels[]")
+        ours = cancels[-1]  # Toss appends the new cancel; a replay answers the same body
+        done = ours.get("cancelStatus") in (None, "DONE")  # foreign easy-pay cancels pend
+        result = self.apply(payment, answer, delivery=None)
+        refund_id, refunded = str(ours.get("transactionKey")), int(ours.get("cancelAmount", 0))
+        status = "succeeded" if done else "pending"
+        return refund_outcome(self.ledger, result, refund_id, refunded, status)
+
+    def reread(self, payment: Payment) -> CommandResult:
+        """Apply what Toss says the payment is now, keyed like a webhook of that state, so a
+        webhook of the same change arriving later is a duplicate."""
+        try:
+            if payment.provider_payment_id:
+                answer = self.client.get_payment(payment.provider_payment_id)
+            else:
+                answer = self.client.get_payment_by_order(payment.order_id)
+        except TossDeclined as declined:
+            if declined.status == 404:  # never confirmed at Toss: nothing to apply
+                return CommandResult(payment.id, payment.status, "unchanged")
+            raise LedgerError(declined.message, declined.code) from declined
+        return self.apply(payment, answer, answer_delivery(answer, "PAYMENT_STATUS_CHANGED"))
+
+    def settlements(self, start: date, end: date) -> list[SettlementLine] | None:
+        return None  # Toss's GET /v1/settlements is not read yet (fee reconciliation)
+
     # --- webhooks ------------------------------------------------------------------
 
-    def handle_webhook(self, body: bytes) -> WebhookOutcome:
+    def handle_webhook(self, request: WebhookRequest) -> WebhookOutcome:
         """Apply one delivery once: re-read the payment from Toss and apply what it says."""
         with DeliveryLog(Provider.TOSS.value) as log_line:
-            message = parse_json_object(body)
+            message = parse_json_object(request.body)
             if "eventType" in message:
                 event_type = str(message["eventType"])
                 log_line.identify(None, event_type)
@@ -240,7 +219,7 @@ class TossPayments:
                 log_line.identify(_text(message.get("transactionKey")), event_type)
                 payment_key = self._verified_deposit(message)
             answer = self._read(payment_key)
-            delivery = Delivery(Provider.TOSS.value, delivery_key(answer), event_type)
+            delivery = answer_delivery(answer, event_type)
             log_line.identify(delivery.event_key, event_type)
             payment = self.ledger.find_payment(Provider.TOSS, str(answer.get("orderId")))
             result = self.apply(payment, answer, delivery)
@@ -282,6 +261,10 @@ class TossPayments:
                     f"Toss knows no payment {payment_key}", "unknown_payment"
                 ) from declined
             raise LedgerError(declined.message, declined.code) from declined
+
+
+def answer_delivery(answer: dict[str, Any], event_type: str) -> Delivery:
+    return Delivery(Provider.TOSS.value, delivery_key(answer), event_type)
 
 
 def delivery_key(answer: dict[str, Any]) -> str:

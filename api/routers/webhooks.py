@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep
+from api.errors import ApiError
+from api.providers.base import WebhookRequest
 from api.providers.webhooks import WebhookOutcome
 
 router = APIRouter(prefix="/api/webhooks", tags=["provider webhooks"])
@@ -41,17 +43,28 @@ def _received(outcome: WebhookOutcome) -> WebhookReceived:
     )
 
 
-@router.post("/stripe", response_model=WebhookReceived)
-def stripe_webhook(
+@router.post(
+    "/{provider}",
+    response_model=WebhookReceived,
+    responses={
+        404: {"description": "`unknown_provider`, or (Toss) an order the ledger does not know"}
+    },
+)
+def provider_webhook(
+    provider: str,
     body: RawBody,
+    request: Request,
     services: ServicesDep,
-    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+    stripe_signature: Annotated[
+        str | None,
+        Header(alias="Stripe-Signature", description="Stripe: verified with STRIPE_WEBHOOK_SECRET"),
+    ] = None,
 ) -> WebhookReceived:
-    secret = services.settings.stripe_webhook_secret
-    key = secret.get_secret_value() if secret else None
-    return _received(services.stripe.handle_webhook(body, stripe_signature, key))
-
-
-@router.post("/toss", response_model=WebhookReceived)
-def toss_webhook(body: RawBody, services: ServicesDep) -> WebhookReceived:
-    return _received(services.toss.handle_webhook(body))
+    """One delivery of a registered provider (`stripe`, `toss`, ...), verified and applied by
+    that provider's adapter: Stripe by the signature on the raw body, Toss by re-reading the
+    payment from its API (or the deposit callback's secret)."""
+    adapter = services.providers.find(provider)
+    if adapter is None:
+        raise ApiError(404, "unknown_provider", f"no provider {provider!r} takes webhooks here")
+    delivery = WebhookRequest(body, request.headers)
+    return _received(adapter.handle_webhook(delivery))

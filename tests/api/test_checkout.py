@@ -205,7 +205,6 @@ def test_malformed_json_is_refused_with_the_error_body(
         payment_body(amount="15000"),
         payment_body(amount=0),
         payment_body(currency="WON"[:2]),
-        payment_body(provider="paypal"),
         payment_body(booking_date="03/12/2026"),
         payment_body(unexpected="field"),
     ],
@@ -214,6 +213,14 @@ def test_invalid_payment_bodies_are_refused(
     client: TestClient, ledger: PaymentLedger, body: dict[str, Any]
 ) -> None:
     assert_error(client.post("/api/payments", json=body), 422, "validation_error")
+    assert event_topics(ledger) == []
+
+
+def test_a_provider_that_is_not_registered_is_refused(
+    client: TestClient, ledger: PaymentLedger
+) -> None:
+    answer = client.post("/api/payments", json=payment_body(provider="paypal"))
+    assert "toss, stripe" in assert_error(answer, 422, "unknown_provider")["message"]
     assert event_topics(ledger) == []
 
 

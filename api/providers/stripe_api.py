@@ -1,0 +1,108 @@
+"""Stripe's objects and signatures, as the adapter reads them: the SDK client, the event
+check on raw bytes, and the fields the ledger takes from sessions, charges and refunds.
+
+Webhooks: https://docs.stripe.com/webhooks (signatures, retries for up to 3 days) and
+https://docs.stripe.com/api/events/types (the objects each event type carries).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from api.errors import ApiError
+from api.providers.webhooks import parse_json_object
+from ledger.application import RefundReport
+from ledger.errors import AmountMismatchError
+from ledger.payment import Payment
+
+# Stripe's own default: a signature older than this is a replay.
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+def make_client(api_key: str | None, api_base: str, timeout: float) -> stripe.StripeClient | None:
+    if not api_key:
+        return None
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base.rstrip("/")},
+        http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
+        # The ledger decides about retries (the caller gets 502 and may confirm again).
+        max_network_retries=0,
+    )
+
+
+def order_id_of(obj: dict[str, Any]) -> str | None:
+    """Our order id, from metadata (preferred) or client_reference_id."""
+    metadata = obj.get("metadata") or {}
+    value = metadata.get("order_id") or obj.get("client_reference_id")
+    return str(value) if value else None
+
+
+def succeeded_refunds(refunds: list[dict[str, Any]]) -> list[RefundReport]:
+    """Stripe's refunds (newest first) as the ledger's reports, oldest first. Only succeeded
+    ones count: a pending refund may still fail (https://docs.stripe.com/refunds#failed-refunds)."""
+    reports = [
+        RefundReport(
+            refund_id=str(r["id"]),
+            amount=int(r["amount"]),
+            reason=str((r.get("metadata") or {}).get("reason") or "refunded at Stripe"),
+            refunded_at=datetime.fromtimestamp(int(r["created"]), UTC),
+        )
+        for r in refunds
+        if r.get("status") == "succeeded"
+    ]
+    return reports[::-1]
+
+
+def payment_intent_id(obj: dict[str, Any]) -> str | None:
+    intent = obj.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    return str(intent) if intent else None
+
+
+def payment_method(session: dict[str, Any]) -> str:
+    return ", ".join(session.get("payment_method_types") or ["card"])
+
+
+def check_amount(payment: Payment, amount: Any, currency: Any) -> None:
+    if amount != payment.amount or str(currency or "").upper() != payment.currency:
+        raise AmountMismatchError(
+            f"Stripe reports {amount} {str(currency or '').upper()}, "
+            f"the payment is {payment.amount} {payment.currency}"
+        )
+
+
+def verify_event(payload: bytes, signature: str | None, secret: str | None) -> dict[str, Any]:
+    """The event, once its signature verifies on the raw bytes (the SDK's own check)."""
+    if not secret:
+        raise ApiError(503, "webhook_not_configured", "STRIPE_WEBHOOK_SECRET is not set")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature, secret, SIGNATURE_TOLERANCE_SECONDS
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise ApiError(400, "invalid_signature", f"Stripe-Signature: {exc.user_message}") from None
+    except ValueError:  # not UTF-8, so it cannot be what Stripe signed
+        raise ApiError(400, "malformed_json", "the body is not UTF-8 JSON") from None
+    event = parse_json_object(payload)
+    data = event.get("data")
+    if (
+        not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance(data, dict)
+        or not isinstance(data.get("object"), dict)
+    ):
+        raise ApiError(400, "invalid_event", "not a Stripe event: id, type or data.object missing")
+    return event
+
+
+def created_at(event: dict[str, Any]) -> datetime:
+    """When Stripe created the event: the same on every redelivery, unlike our clock."""
+    created = event.get("created")
+    if isinstance(created, int) and not isinstance(created, bool):
+        return datetime.fromtimestamp(created, UTC)
+    return datetime.now(UTC)

@@ -262,6 +262,7 @@ class FakeProviders:
         self._toss_failures: list[_Failure] = []
         self._toss_confirm_failures: list[_Failure] = []
         self._toss_va_secrets: list[str] = []
+        self._toss_cancel_statuses: list[str] = []
         self._toss_idempotency: dict[str, _Response] = {}
         self._stripe_sessions: dict[str, dict[str, Any]] = {}
         self._stripe_refunds: list[dict[str, Any]] = []
@@ -382,6 +383,12 @@ class FakeProviders:
         """Make the next confirm issue a virtual account (WAITING_FOR_DEPOSIT) with `secret`."""
         with self._lock:
             self._toss_va_secrets.append(secret)
+
+    def toss_next_cancel_status(self, status: str) -> None:
+        """Give the next cancel request's cancel this `cancelStatus` (overseas easy-pay
+        cancels are IN_PROGRESS until the foreign wallet confirms them)."""
+        with self._lock:
+            self._toss_cancel_statuses.append(status)
 
     def toss_webhook_body(
         self, payment_key: str, event_type: str = "PAYMENT_STATUS_CHANGED"
@@ -687,6 +694,8 @@ class FakeProviders:
         if amount > p["balanceAmount"]:
             return self._toss_error(400, "NOT_CANCELABLE_AMOUNT", "취소 할 수 없는 금액 입니다.")
         cancel = self._fill_cancel({"cancelAmount": amount, "cancelReason": reason})
+        if self._toss_cancel_statuses:
+            cancel["cancelStatus"] = self._toss_cancel_statuses.pop(0)
         p["balanceAmount"] -= amount
         cancel["refundableAmount"] = p["balanceAmount"]
         p["cancels"] = [*(p["cancels"] or []), cancel]

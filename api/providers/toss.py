@@ -39,6 +39,7 @@ from ledger.errors import (
     ProviderUnavailableError,
 )
 from ledger.payment import Payment, Provider, Status
+from ledger.pending_refund import note_pending_refund, payment_of_pending_refund
 from ledger.settings import Settings
 
 STATUS_EVENTS = frozenset({"PAYMENT_STATUS_CHANGED", "CANCEL_STATUS_CHANGED"})
@@ -146,16 +147,14 @@ class TossPayments:
             )
         # Each Toss cancel carries its own transactionKey; all new ones go in one save, so a
         # redelivery (or a crash half-way) can never leave some of them applied twice.
-        refunds = [
-            RefundReport(
-                refund_id=str(cancel.get("transactionKey")),
-                amount=int(cancel.get("cancelAmount", 0)),
-                reason=str(cancel.get("cancelReason") or ""),
-                refunded_at=_parse_time(cancel.get("canceledAt")),
-            )
-            for cancel in answer.get("cancels") or []  # null until the first cancel
-            if cancel.get("cancelStatus") in (None, "DONE")  # foreign easy-pay cancels pend
-        ]
+        cancels = answer.get("cancels") or []  # null until the first cancel
+        refunds = [_refund_report(c) for c in cancels if c.get("cancelStatus") in (None, "DONE")]
+        for cancel in cancels:
+            if cancel.get("cancelStatus") not in (None, "DONE"):
+                # An overseas easy-pay cancel pends; its CANCEL_STATUS_CHANGED may name only
+                # this transactionKey, so remember whose it is.
+                refund_id, amount = str(cancel.get("transactionKey")), int(cancel["cancelAmount"])
+                note_pending_refund(self.ledger, self.name, refund_id, payment.id, amount)
         approval = Approval(
             str(answer.get("paymentKey")),
             str(answer.get("method") or "unknown"),
@@ -211,7 +210,7 @@ class TossPayments:
                 log_line.identify(None, event_type)
                 if event_type not in STATUS_EVENTS:
                     return log_line.finish(ignored("unhandled_type"))
-                payment_key = self._payment_key_of(message.get("data"))
+                payment_key = self._payment_key_of(event_type, message.get("data"))
                 if payment_key is None:
                     return log_line.finish(ignored("no_payment_key"))
             else:  # DEPOSIT_CALLBACK is the one flat body
@@ -226,13 +225,19 @@ class TossPayments:
             reaches = _REACHES.get(str(answer.get("status")), frozenset())
             return log_line.finish(outcome_of(result, reaches))
 
-    @staticmethod
-    def _payment_key_of(data: Any) -> str | None:
+    def _payment_key_of(self, event_type: str, data: Any) -> str | None:
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_body", "a Toss webhook carries a `data` object")
-        # A Payment object (PAYMENT_STATUS_CHANGED) names its paymentKey; the documented
-        # Cancel object of CANCEL_STATUS_CHANGED may not, and then there is nothing to re-read.
-        return _text(data.get("paymentKey"))
+        payment_key = _text(data.get("paymentKey"))
+        if payment_key is not None or event_type != "CANCEL_STATUS_CHANGED":
+            return payment_key
+        # The documented Cancel object names its transactionKey, maybe not its payment: the
+        # pending cancel it follows up was noted under that key when Toss first reported it.
+        refund_id = _text(data.get("transactionKey"))
+        payment_id = refund_id and payment_of_pending_refund(self.ledger, self.name, refund_id)
+        if not payment_id:
+            return None
+        return self.ledger.get_payment(payment_id).provider_payment_id
 
     def _verified_deposit(self, message: dict[str, Any]) -> str:
         """The paymentKey of a DEPOSIT_CALLBACK whose secret is the one the confirm answer
@@ -261,6 +266,15 @@ class TossPayments:
                     f"Toss knows no payment {payment_key}", "unknown_payment"
                 ) from declined
             raise LedgerError(declined.message, declined.code) from declined
+
+
+def _refund_report(cancel: dict[str, Any]) -> RefundReport:
+    return RefundReport(
+        refund_id=str(cancel.get("transactionKey")),
+        amount=int(cancel.get("cancelAmount", 0)),
+        reason=str(cancel.get("cancelReason") or ""),
+        refunded_at=_parse_time(cancel.get("canceledAt")),
+    )
 
 
 def answer_delivery(answer: dict[str, Any], event_type: str) -> Delivery:

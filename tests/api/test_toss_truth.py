@@ -1,0 +1,99 @@
+"""What Toss really did with the money, as its documented webhooks report it: an overseas
+easy-pay cancel that finishes later, and (below) a virtual-account deposit error."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi.testclient import TestClient
+
+from ledger.application import PaymentLedger
+from tests.api.test_webhooks_toss import KEY, confirmed, payment_id, post  # noqa: F401
+from tests.conftest import event_topics
+from tests.fake_providers import FakeProviders
+from tests.fixtures import load
+
+ADMIN = {"Authorization": "Bearer admin-token"}
+
+
+def cancel_status_changed(cancel: dict[str, Any]) -> dict[str, Any]:
+    """The documented CANCEL_STATUS_CHANGED body for one of the payment's cancels: a Cancel
+    object, which names its transactionKey and not the payment."""
+    body = load("toss.cancel_status_changed")
+    body["data"].update({k: cancel[k] for k in body["data"] if k in cancel})
+    return body
+
+
+def pending_cancel(fake: FakeProviders, status: str) -> dict[str, Any]:
+    """The customer's overseas easy-pay cancel, accepted by Toss but still IN_PROGRESS."""
+    paid = fake.toss_get(KEY)["totalAmount"]
+    moved = fake.toss_set_status(
+        KEY, status, cancels=[{"cancelAmount": paid, "cancelStatus": cancel_state(status)}]
+    )
+    cancel: dict[str, Any] = moved["cancels"][-1]
+    return cancel
+
+
+def cancel_state(status: str) -> str:
+    return "IN_PROGRESS" if status == "CANCELED" else "DONE"
+
+
+def finish(fake: FakeProviders, cancel: dict[str, Any]) -> dict[str, Any]:
+    done = {**cancel, "cancelStatus": "DONE"}
+    moved = fake.toss_set_status(KEY, "CANCELED", cancels=[done])
+    finished: dict[str, Any] = moved["cancels"][-1]
+    return finished
+
+
+def test_an_overseas_cancel_that_finishes_later_is_recorded_from_its_cancel_object(
+    client: TestClient,
+    fake: FakeProviders,
+    ledger: PaymentLedger,
+    confirmed: UUID,  # noqa: F811
+) -> None:
+    cancel = pending_cancel(fake, "CANCELED")
+    first = post(client, fake.toss_webhook_body(KEY))  # CANCELED, its cancel IN_PROGRESS
+    assert (first.json()["status"], first.json()["outcome"]) == ("completed", "unchanged")
+    finished = finish(fake, cancel)
+    answer = post(client, cancel_status_changed(finished))
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "refunded")
+    payment = ledger.get_payment(confirmed)
+    assert (payment.refunded_amount, payment.refund_ids) == (55000, [cancel["transactionKey"]])
+    again = post(client, cancel_status_changed(finished))
+    assert again.json()["outcome"] == "duplicate"
+    assert event_topics(ledger).count("Refunded") == 1
+
+
+def test_a_cancel_object_for_a_cancel_never_seen_pending_is_ignored(
+    client: TestClient,
+    fake: FakeProviders,
+    ledger: PaymentLedger,
+    confirmed: UUID,  # noqa: F811
+) -> None:
+    before = event_topics(ledger)
+    answer = post(client, load("toss.cancel_status_changed"))
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
+    assert answer.json()["reason"] == "no_payment_key"
+    assert event_topics(ledger) == before
+
+
+def test_an_admin_refund_toss_leaves_in_progress_is_202_then_counted_by_the_webhook(
+    client: TestClient,
+    fake: FakeProviders,
+    ledger: PaymentLedger,
+    confirmed: UUID,  # noqa: F811
+) -> None:
+    fake.toss_next_cancel_status("IN_PROGRESS")
+    refund = client.post(
+        f"/api/admin/payments/{confirmed}/refunds",
+        json={"reason": "session cancelled"},
+        headers={**ADMIN, "Idempotency-Key": "k-overseas"},
+    )
+    assert refund.status_code == 202, refund.text
+    assert refund.json()["refund_status"] == "pending"
+    assert ledger.get_payment(confirmed).refunded_amount == 0
+    (cancel,) = fake.toss_get(KEY)["cancels"]
+    answer = post(client, cancel_status_changed(finish(fake, cancel)))
+    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "refunded")

@@ -248,3 +248,21 @@ def test_toss_cancel_the_ledger_cannot_record_is_409_and_kept_as_a_rejected_tran
     )
     assert event_topics(ledger)[-1] == "TransitionRejected"
     assert ledger.get_payment(toss_payment).refunded_amount == 50000
+
+
+def test_stripe_refund_whose_list_call_fails_is_502_and_the_same_key_records_it_once(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, stripe_payment: UUID
+) -> None:
+    """Stripe refunded the money; only reading it back failed: never a 4xx, and a retry with
+    the same key finds the same refund instead of making a second one."""
+    before = event_topics(ledger)
+    fake.stripe_fail_next(status=200)  # the create goes through
+    fake.stripe_fail_next(status=500)  # the refunds list that follows does not
+    answer = refund(client, stripe_payment, "k-list", amount=1500)
+    assert_error(answer, 502, "provider_unavailable")
+    assert len(fake.stripe_refunds()) == 1, "Stripe did refund"
+    assert event_topics(ledger) == before
+    again = refund(client, stripe_payment, "k-list", amount=1500)
+    assert again.status_code == 201, again.text
+    (made,) = fake.stripe_refunds()
+    assert refunds_recorded(ledger, stripe_payment) == [(made["id"], 1500)]

@@ -321,6 +321,8 @@ class FakeProviders:
         """
         with self._lock:
             p = self._toss_payments[payment_key]
+            # A virtual account cancelled before its deposit was never approved.
+            unpaid_cancel = status == "CANCELED" and p["status"] == "WAITING_FOR_DEPOSIT"
             p["status"] = status
             if cancels is not None:
                 filled, balance = [], p["totalAmount"]
@@ -336,7 +338,8 @@ class FakeProviders:
                 p["lastTransactionKey"] = p["cancels"][-1]["transactionKey"]
             else:
                 p["balanceAmount"] = p["totalAmount"]
-            if status in {"DONE", "CANCELED", "PARTIAL_CANCELED"} and p["approvedAt"] is None:
+            approved = status in {"DONE", "CANCELED", "PARTIAL_CANCELED"} and not unpaid_cancel
+            if approved and p["approvedAt"] is None:
                 p["approvedAt"] = _kst_now()
                 if p["lastTransactionKey"] is None:
                     p["lastTransactionKey"] = _toss_transaction_key()

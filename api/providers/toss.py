@@ -141,7 +141,9 @@ class TossPayments:
         self, payment: Payment, answer: dict[str, Any], delivery: Delivery | None
     ) -> CommandResult:
         unpaid = (Status.PENDING, Status.FAILED, Status.CANCELLED)
-        if answer.get("status") == "CANCELED" and payment.status in unpaid:
+        never_paid = not answer.get("approvedAt")  # else approved, then refunded: its webhook
+        # of DONE may simply have been lost, and the money did move twice
+        if answer.get("status") == "CANCELED" and payment.status in unpaid and never_paid:
             return self.ledger.cancel(
                 payment.id, "cancelled at Toss", delivery=delivery, loaded=payment
             )

@@ -97,3 +97,19 @@ def test_an_admin_refund_toss_leaves_in_progress_is_202_then_counted_by_the_webh
     (cancel,) = fake.toss_get(KEY)["cancels"]
     answer = post(client, cancel_status_changed(finish(fake, cancel)))
     assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "refunded")
+
+
+def test_a_paid_then_cancelled_payment_whose_done_webhook_was_lost_is_refunded_not_cancelled(
+    client: TestClient,
+    fake: FakeProviders,
+    ledger: PaymentLedger,
+    payment_id: UUID,  # noqa: F811
+) -> None:
+    """Toss approved (approvedAt) and later cancelled the payment; the ledger only hears of
+    the cancel: the customer paid and got the money back, which is not 'never paid'."""
+    fake.toss_payment(KEY, "order-1001", 55000, status="DONE")
+    fake.toss_set_status(KEY, "CANCELED")
+    answer = post(client, fake.toss_webhook_body(KEY))
+    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "refunded")
+    payment = ledger.get_payment(payment_id)
+    assert (payment.refunded_amount, payment.provider_payment_id) == (55000, KEY)

@@ -1,0 +1,130 @@
+"""A randomised stream of genuine Stripe and Toss deliveries — completions, partial and full
+refunds, duplicates, any order — leaves every payment in the state the provider holds.
+
+The fake providers are the truth: each payment is moved there first (as a customer, the
+provider's dashboard or an admin would), then every delivery that change caused is sent in a
+shuffled order, some of them twice. The seeds are fixed, so a failure names its stream.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger.application import PaymentLedger
+from tests.api.test_checkout import payment_body
+from tests.api.test_webhooks_stripe import deliver_raw, refund_event
+from tests.api.test_webhooks_toss import post as post_toss
+from tests.fake_providers import FakeProviders
+
+ADMIN = {"Authorization": "Bearer admin-token"}
+PAYMENTS_PER_STREAM = 10
+
+
+@dataclass
+class Stream:
+    """The deliveries to send, and how to read each payment's truth from the fake."""
+
+    fake: FakeProviders
+    rng: random.Random
+    deliveries: list[tuple[str, Any]] = field(default_factory=list)
+    truths: dict[str, Any] = field(default_factory=dict)  # order id → () -> (status, refunded)
+
+    def toss(self, n: int, client: TestClient) -> None:
+        key, order, amount = f"tpk_s{n}", f"st-toss-{n}", self.rng.randrange(1, 50) * 1000
+        client.post("/api/payments", json=payment_body(order_id=order, amount=amount))
+        self.fake.toss_payment(key, order, amount, status="DONE")
+        self._toss_delivery(key)
+        cancels: list[dict[str, Any]] = []
+        for _ in range(self.rng.choice([0, 0, 1, 2])):
+            left = self.fake.toss_get(key)["balanceAmount"]
+            steps = left // 1000  # amounts are whole thousands of won
+            full = steps <= 1 or self.rng.random() < 0.4
+            part = left if full else self.rng.randrange(1, steps) * 1000
+            cancels = [*cancels, {"cancelAmount": part}]
+            status = "CANCELED" if part == left else "PARTIAL_CANCELED"
+            cancels = self.fake.toss_set_status(key, status, cancels=cancels)["cancels"]
+            self._toss_delivery(key)
+            if status == "CANCELED":
+                break
+        self.truths[order] = lambda: toss_truth(self.fake.toss_get(key))
+
+    def _toss_delivery(self, key: str) -> None:
+        self.deliveries.append(("toss", self.fake.toss_webhook_body(key)))
+
+    def stripe(self, n: int, client: TestClient) -> None:
+        order, amount = f"st-stripe-{n}", self.rng.randrange(100, 9000)
+        body = payment_body(order_id=order, amount=amount, currency="USD", provider="stripe")
+        client.post("/api/payments", json=body)
+        pi = f"pi_s{n}"
+        paid = self.fake.stripe_session(f"cs_s{n}", order, amount, "usd", payment_intent=pi)
+        self.deliveries.append(("stripe", event("checkout.session.completed", paid, f"evt_c{n}")))
+        refunded = 0
+        for step in range(self.rng.choice([0, 0, 1, 2, 3])):
+            if refunded >= amount:
+                break
+            part = (
+                amount - refunded
+                if self.rng.random() < 0.3
+                else self.rng.randrange(1, 1 + (amount - refunded) // 2)
+            )
+            self.fake.stripe_refund(pi, part)
+            refunded += part
+            charge_refunded = refund_event(f"evt_r{n}_{step}", refunded, payment_intent=pi)
+            charge_refunded["data"]["object"].update(amount=amount, metadata={"order_id": order})
+            self.deliveries.append(("stripe", charge_refunded))
+        self.truths[order] = lambda: stripe_truth(self.fake, pi, amount)
+
+    def send(self, client: TestClient) -> None:
+        copies = self.deliveries + self.rng.sample(self.deliveries, len(self.deliveries) // 3)
+        self.rng.shuffle(copies)
+        for provider, delivery in copies:
+            if provider == "toss":
+                answer = post_toss(client, delivery)
+            else:
+                answer = deliver_raw(client, self.fake, delivery)
+            assert answer.status_code == 200, answer.text
+
+
+def event(event_type: str, obj: dict[str, Any], event_id: str) -> dict[str, Any]:
+    return {"id": event_id, "object": "event", "type": event_type, "data": {"object": obj}}
+
+
+def toss_truth(payment: dict[str, Any]) -> tuple[str, int]:
+    refunded = payment["totalAmount"] - payment["balanceAmount"]
+    status = {"DONE": "completed", "PARTIAL_CANCELED": "partially_refunded"}.get(
+        payment["status"], "refunded" if payment["status"] == "CANCELED" else "pending"
+    )
+    return status, refunded
+
+
+def stripe_truth(fake: FakeProviders, pi: str, amount: int) -> tuple[str, int]:
+    refunds = [r for r in fake.stripe_refunds() if r["payment_intent"] == pi]
+    refunded = sum(r["amount"] for r in refunds if r["status"] == "succeeded")
+    if refunded == 0:
+        return "completed", 0
+    return ("refunded" if refunded == amount else "partially_refunded"), refunded
+
+
+@pytest.mark.parametrize("seed", [7, 2026, 31337])
+def test_a_shuffled_stream_with_duplicates_ends_where_the_provider_is(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, seed: int
+) -> None:
+    stream = Stream(fake, random.Random(seed))
+    for n in range(PAYMENTS_PER_STREAM):
+        (stream.toss if stream.rng.random() < 0.5 else stream.stripe)(n, client)
+    stream.send(client)
+    head = ledger.recorder.max_notification_id()
+    rows = client.get(f"/api/admin/payments?limit=100&min_position={head}", headers=ADMIN)
+    table = {row["order_id"]: row for row in rows.json()["items"]}
+    for order, truth in stream.truths.items():
+        expected = truth()
+        row = table[order]
+        assert (row["status"], row["refunded_amount"]) == expected, f"seed {seed}, {order}"
+        payment = ledger.get_payment(UUID(row["payment_id"]))
+        assert (payment.status, payment.refunded_amount) == expected, f"seed {seed}, {order}"

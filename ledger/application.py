@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 
 from ledger.delivery import ProviderDelivery
 from ledger.errors import ConflictError, NotFoundError
+from ledger.ids import stable_id
 from ledger.money import Money
 from ledger.notification import TrainerNotification
 from ledger.order import OrderClaim
@@ -132,11 +133,16 @@ class PaymentLedger(Application[UUID]):
         approved_at: datetime,
         delivery: Delivery | None = None,
         loaded: Payment | None = None,
+        captured_amount: int | None = None,
+        discrepancy_reason: str = "amount differs",
     ) -> CommandResult:
-        """Record that the provider took the money."""
+        """Record that the provider took the money; with `captured_amount` other than the
+        order's, an amount discrepancy is recorded first and the payment counts that."""
         return self._change(
             payment_id,
-            lambda p: p.complete(provider_payment_id, method, approved_at),
+            lambda p: p.complete(
+                provider_payment_id, method, approved_at, captured_amount, discrepancy_reason
+            ),
             delivery,
             loaded,
         )
@@ -221,11 +227,77 @@ class PaymentLedger(Application[UUID]):
         return self._change(payment_id, decide, delivery, loaded)
 
     def await_deposit(
-        self, payment_id: UUID, provider_payment_id: str, secret: str
+        self,
+        payment_id: UUID,
+        provider_payment_id: str,
+        secret: str,
+        delivery: Delivery | None = None,
+        loaded: Payment | None = None,
+        reason: str = "deposit error",
+        reversed_at: datetime | None = None,
     ) -> CommandResult:
-        """Record a virtual account issued by Toss and the secret its deposit callback carries."""
+        """Record a virtual account issued by Toss and the secret its deposit callback carries.
+        A completed payment is reversed first (Toss: DONE → WAITING_FOR_DEPOSIT after a
+        deposit error) and its trainer told; a refunded one is refused (TransitionRejected)."""
+        at = reversed_at or _now()
         return self._change(
-            payment_id, lambda p: p.await_deposit(provider_payment_id, secret), None
+            payment_id,
+            lambda p: p.await_deposit(provider_payment_id, secret, reason, at),
+            delivery,
+            loaded,
+        )
+
+    def fail_refund(
+        self,
+        payment_id: UUID,
+        refund_id: str,
+        reason: str,
+        failed_at: datetime | None = None,
+        delivery: Delivery | None = None,
+        loaded: Payment | None = None,
+    ) -> CommandResult:
+        """Undo a recorded refund that the provider reports failed (Stripe
+        `charge.refund.updated`, status failed); an unknown or already failed one is unchanged."""
+        at = failed_at or _now()
+        return self._change(
+            payment_id, lambda p: p.fail_refund(refund_id, reason, at), delivery, loaded
+        )
+
+    def open_dispute(
+        self,
+        payment_id: UUID,
+        dispute_id: str,
+        amount: int,
+        reason: str,
+        opened_at: datetime | None = None,
+        delivery: Delivery | None = None,
+        loaded: Payment | None = None,
+    ) -> CommandResult:
+        """Record a chargeback opened by the customer's bank: the payment is `disputed`
+        (refunds refused) until the dispute closes."""
+        at = opened_at or _now()
+        return self._change(
+            payment_id, lambda p: p.open_dispute(dispute_id, amount, reason, at), delivery, loaded
+        )
+
+    def close_dispute(
+        self,
+        payment_id: UUID,
+        dispute_id: str,
+        outcome: str,
+        amount: int,
+        closed_at: datetime | None = None,
+        delivery: Delivery | None = None,
+        loaded: Payment | None = None,
+    ) -> CommandResult:
+        """Record a dispute's end: `won`/`warning_closed` → the status before it; `lost` →
+        a chargeback of `amount`. An unknown or already closed dispute is unchanged."""
+        at = closed_at or _now()
+        return self._change(
+            payment_id,
+            lambda p: p.close_dispute(dispute_id, outcome, amount, at),
+            delivery,
+            loaded,
         )
 
     def mark_notification_read(self, notification_id: UUID, trainer_id: str) -> int | None:
@@ -278,7 +350,10 @@ class PaymentLedger(Application[UUID]):
 
     @staticmethod
     def _same_order(existing: Payment, order: PaymentOrder) -> CommandResult:
-        stored = {k: getattr(existing, k) for k in asdict(order)}
+        # The order's amount, even when the provider captured another (a discrepancy).
+        stored = {k: getattr(existing, k) for k in asdict(order)} | {
+            "amount": existing.ordered_amount
+        }
         if stored != asdict(order):
             raise ConflictError(f"order {order.order_id} exists with different details")
         return CommandResult(existing.id, existing.status, "unchanged")
@@ -327,23 +402,25 @@ class PaymentLedger(Application[UUID]):
 
     @staticmethod
     def _reactions(payment: Payment) -> list[Any]:
-        """Events that must be saved atomically with the payment's new events."""
-        if not any(isinstance(e, Payment.Completed) for e in payment.pending_events):
-            return []
+        """Events that must be saved atomically with the payment's new events: the
+        trainer's notice of a completion, or of a completion reversed."""
         amount = Money(payment.amount, payment.currency).format()
-        return [
-            TrainerNotification(
-                trainer_id=payment.trainer_id,
-                booking_id=payment.booking_id,
-                payment_id=payment.id,
-                kind="payment_completed",
-                title="New booking paid",
-                message=(
-                    f"{payment.customer_name} paid {amount} for the session on "
-                    f"{payment.booking_date}."
-                ),
-            )
-        ]
+        session = f"for the session on {payment.booking_date}"
+        notices = []
+        for e in payment.pending_events:
+            if isinstance(e, Payment.Completed):
+                kind, title = "payment_completed", "New booking paid"
+                message = f"{payment.customer_name} paid {amount} {session}."
+            elif isinstance(e, Payment.CompletionReversed):
+                kind, title = "payment_reversed", "Payment reversed"
+                message = (
+                    f"{payment.customer_name}'s payment of {amount} {session} was reversed "
+                    f"by the provider ({e.reason}); it is awaiting payment again."
+                )
+            else:
+                continue
+            notices.append(_notice(payment, kind, title, message))
+        return notices
 
 
 def refunds_to_record(payment: Payment, listed: Sequence[RefundReport]) -> list[RefundReport]:
@@ -373,3 +450,22 @@ def _approve(payment: Payment, approval: Approval | None) -> bool:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _notice(payment: Payment, kind: str, title: str, message: str) -> TrainerNotification:
+    """One notice per (payment, kind, round): a retried command cannot send it twice, and a
+    payment completed again after a reversal tells the trainer again. The first round keeps
+    the id notices always had; later rounds name it (`_create` is how the library takes one)."""
+    fields: dict[str, Any] = {
+        "trainer_id": payment.trainer_id,
+        "booking_id": payment.booking_id,
+        "payment_id": payment.id,
+        "kind": kind,
+        "title": title,
+        "message": message,
+    }
+    rounds = payment.reversals - (kind == "payment_reversed")
+    if rounds == 0:
+        return TrainerNotification(**fields)
+    notice_id = stable_id(f"notification:{payment.id}:{kind}:{rounds}")
+    return TrainerNotification._create(TrainerNotification.Sent, id=notice_id, **fields)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,37 +10,16 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.ids import stable_id
 from ledger.money import Money
+from ledger.status import (
+    Provider,
+    Status,
+    accepts,
+    chargeback,
+    paid_status,
+    status_after_refunds,
+)
 
-
-class Status(StrEnum):
-    PENDING = "pending"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-
-
-class Provider(StrEnum):
-    TOSS = "toss"
-    STRIPE = "stripe"
-
-
-# Which reported outcomes each status accepts. A failed attempt may be followed by a
-# successful one (Stripe keeps a Checkout Session open after a declined card).
-_ACCEPTS: dict[Status, frozenset[str]] = {
-    Status.PENDING: frozenset({"completed", "failed", "cancelled"}),
-    Status.FAILED: frozenset({"completed", "failed", "cancelled"}),
-    Status.COMPLETED: frozenset({"refunded"}),
-    Status.PARTIALLY_REFUNDED: frozenset({"refunded"}),
-    Status.CANCELLED: frozenset(),
-    Status.REFUNDED: frozenset(),
-}
-
-
-def status_after_refunds(refunded_amount: int, amount: int) -> Status:
-    """Refunded once the refunds reach the amount, partially refunded before."""
-    return Status.REFUNDED if refunded_amount >= amount else Status.PARTIALLY_REFUNDED
+__all__ = ["Payment", "Provider", "Status", "paid_status", "status_after_refunds"]
 
 
 class Payment(Aggregate):
@@ -91,6 +69,39 @@ class Payment(Aggregate):
         from_status: str
         reason: str
 
+    # Provider truth (README, "Provider truth"): what the provider did with the money.
+    class AmountDiscrepancyRecorded(Aggregate.Event):
+        """The provider captured another amount than the order's (a discount, a conversion);
+        applied just before `Completed`, so money counts what was really captured."""
+
+        expected_amount: int
+        captured_amount: int
+        reason: str
+
+    class CompletionReversed(Aggregate.Event):
+        """The provider took back its completion (Toss: a deposit error, DONE → waiting)."""
+
+        reason: str
+        reversed_at: datetime
+
+    class RefundFailed(Aggregate.Event):
+        refund_id: str
+        amount: int
+        reason: str
+        failed_at: datetime
+
+    class DisputeOpened(Aggregate.Event):
+        dispute_id: str
+        amount: int
+        reason: str
+        opened_at: datetime
+
+    class DisputeClosed(Aggregate.Event):
+        dispute_id: str
+        outcome: str  # won, warning_closed (money kept) or lost (a chargeback)
+        amount: int
+        closed_at: datetime
+
     @staticmethod
     def create_id(provider: str, order_id: str, **_: Any) -> UUID:
         return stable_id(f"{provider}:{order_id}")
@@ -116,6 +127,7 @@ class Payment(Aggregate):
         self.trainer_id = trainer_id
         self.booking_date = booking_date
         self.amount = amount
+        self.ordered_amount = amount
         self.currency = currency
         self.provider = provider
         self.status = Status.PENDING
@@ -127,6 +139,13 @@ class Payment(Aggregate):
         self.failure_code: str | None = None
         self.failure_message: str | None = None
         self.deposit_secret: str | None = None
+        self.discrepancy: dict[str, Any] | None = None
+        self.refund_amounts: dict[str, int] = {}
+        self.failed_refund_ids: list[str] = []
+        self.chargeback_amount = 0
+        self.dispute: dict[str, Any] | None = None  # the open one
+        self.closed_dispute_ids: list[str] = []
+        self.reversals = 0
 
     # --- queries -------------------------------------------------------------------
 
@@ -136,18 +155,31 @@ class Payment(Aggregate):
 
     @property
     def refundable_amount(self) -> int:
-        return self.amount - self.refunded_amount
+        return self.amount - self.refunded_amount - self.chargeback_amount
 
     def accepts(self, outcome: str) -> bool:
-        return outcome in _ACCEPTS[self.status]
+        return accepts(self.status, outcome)
 
     # --- commands: decide, then trigger. Return whether an event was triggered. ----
 
-    def complete(self, provider_payment_id: str, method: str, approved_at: datetime) -> bool:
+    def complete(
+        self,
+        provider_payment_id: str,
+        method: str,
+        approved_at: datetime,
+        captured_amount: int | None = None,
+        discrepancy_reason: str = "amount differs",
+    ) -> bool:
         if self.status == Status.COMPLETED and self.provider_payment_id == provider_payment_id:
             return False
         if not self.accepts("completed"):
             return self._reject("completed", f"cannot complete a {self.status} payment")
+        if captured_amount is not None and captured_amount != self.amount:
+            self._amount_discrepancy_recorded(
+                expected_amount=self.amount,
+                captured_amount=captured_amount,
+                reason=discrepancy_reason,
+            )
         self._completed(
             provider_payment_id=provider_payment_id, method=method, approved_at=approved_at
         )
@@ -181,10 +213,55 @@ class Payment(Aggregate):
         self._refunded(refund_id=refund_id, amount=amount, reason=reason, refunded_at=refunded_at)
         return True
 
-    def await_deposit(self, provider_payment_id: str, secret: str) -> bool:
-        if self.deposit_secret == secret or self.status != Status.PENDING:
+    def await_deposit(
+        self,
+        provider_payment_id: str,
+        secret: str,
+        reason: str = "deposit error",
+        reversed_at: datetime | None = None,
+    ) -> bool:
+        """Waiting for a deposit; a paid payment is reversed first (only if not refunded)."""
+        if self.status in (Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.DISPUTED):
+            return self._reject("reversed", f"cannot reverse a {self.status} payment")
+        if self.status == Status.COMPLETED:
+            self._completion_reversed(reason=reason, reversed_at=reversed_at or datetime.now(UTC))
+        elif self.deposit_secret == secret or self.status != Status.PENDING:
             return False
-        self._deposit_awaited(provider_payment_id=provider_payment_id, secret=secret)
+        if self.deposit_secret != secret:
+            self._deposit_awaited(provider_payment_id=provider_payment_id, secret=secret)
+        return True
+
+    def fail_refund(self, refund_id: str, reason: str, failed_at: datetime) -> bool:
+        """Undo a recorded refund the provider reports failed; its id stays recorded, so a
+        later refund list does not count it again."""
+        if refund_id not in self.refund_amounts or refund_id in self.failed_refund_ids:
+            return False
+        amount = self.refund_amounts[refund_id]
+        self._refund_failed(refund_id=refund_id, amount=amount, reason=reason, failed_at=failed_at)
+        return True
+
+    def open_dispute(self, dispute_id: str, amount: int, reason: str, opened_at: datetime) -> bool:
+        if dispute_id in self.closed_dispute_ids or (
+            self.dispute is not None and self.dispute["dispute_id"] == dispute_id
+        ):
+            return False
+        if not self.accepts("disputed"):
+            return self._reject("disputed", f"cannot dispute a {self.status} payment")
+        self._dispute_opened(
+            dispute_id=dispute_id, amount=amount, reason=reason, opened_at=opened_at
+        )
+        return True
+
+    def close_dispute(
+        self, dispute_id: str, outcome: str, amount: int, closed_at: datetime
+    ) -> bool:
+        if self.dispute is None or self.dispute["dispute_id"] != dispute_id:
+            return False  # unknown, or closed before
+        if outcome not in ("won", "warning_closed", "lost"):
+            return self._reject("dispute_closed", f"unknown dispute outcome {outcome}")
+        self._dispute_closed(
+            dispute_id=dispute_id, outcome=outcome, amount=amount, closed_at=closed_at
+        )
         return True
 
     def _reject(self, attempted: str, reason: str) -> bool:
@@ -213,8 +290,56 @@ class Payment(Aggregate):
     @event(Refunded)
     def _refunded(self, refund_id: str, amount: int, reason: str, refunded_at: datetime) -> None:
         self.refund_ids.append(refund_id)
+        self.refund_amounts[refund_id] = amount
         self.refunded_amount += amount
         self.status = status_after_refunds(self.refunded_amount, self.amount)
+
+    @event(AmountDiscrepancyRecorded)
+    def _amount_discrepancy_recorded(
+        self, expected_amount: int, captured_amount: int, reason: str
+    ) -> None:
+        self.amount = captured_amount
+        self.discrepancy = {
+            "expected_amount": expected_amount,
+            "captured_amount": captured_amount,
+            "reason": reason,
+        }
+
+    @event(CompletionReversed)
+    def _completion_reversed(self, reason: str, reversed_at: datetime) -> None:
+        self.status = Status.PENDING
+        self.completed_at = None
+        self.reversals += 1
+
+    @event(RefundFailed)
+    def _refund_failed(self, refund_id: str, amount: int, reason: str, failed_at: datetime) -> None:
+        self.failed_refund_ids.append(refund_id)
+        self.refunded_amount -= amount
+        if self.status != Status.DISPUTED:
+            self.status = self._paid_status()
+
+    @event(DisputeOpened)
+    def _dispute_opened(
+        self, dispute_id: str, amount: int, reason: str, opened_at: datetime
+    ) -> None:
+        self.status = Status.DISPUTED
+        self.dispute = {"dispute_id": dispute_id, "amount": amount, "reason": reason}
+        self.dispute["opened_at"] = opened_at.isoformat()
+
+    @event(DisputeClosed)
+    def _dispute_closed(
+        self, dispute_id: str, outcome: str, amount: int, closed_at: datetime
+    ) -> None:
+        if outcome == "lost":
+            self.chargeback_amount += chargeback(amount, self.refundable_amount)
+        # Back to the status before the dispute: the same money (a refund failing during the
+        # dispute is counted too), so recomputed rather than remembered.
+        self.status = self._paid_status()
+        self.dispute = None
+        self.closed_dispute_ids.append(dispute_id)
+
+    def _paid_status(self) -> Status:
+        return paid_status(self.refunded_amount + self.chargeback_amount, self.amount)
 
     @event(DepositAwaited)
     def _deposit_awaited(self, provider_payment_id: str, secret: str) -> None:
@@ -236,7 +361,11 @@ class Payment(Aggregate):
             "trainer_id": self.trainer_id,
             "booking_date": self.booking_date,
             "amount": self.amount,
+            "ordered_amount": self.ordered_amount,
             "refunded_amount": self.refunded_amount,
+            "chargeback_amount": self.chargeback_amount,
+            "amount_discrepancy": self.discrepancy,
+            "dispute": self.dispute,
             "currency": self.currency,
             "status": self.status.value,
             "provider": self.provider,

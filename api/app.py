@@ -19,9 +19,10 @@ from api.providers import stripe, toss
 from api.providers.base import PaymentProvider
 from api.providers.refunds import Refunds
 from api.providers.registry import ProviderRegistry
-from api.routers import admin, audit, checkout, ops, refunds, trainers, webhooks
+from api.routers import admin, audit, checkout, ops, refunds, settlements, trainers, webhooks
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
+from ledger.settlement_desk import SettlementDesk
 from projections.runtime import ReadModels
 
 ProviderFactory = Callable[[PaymentLedger, Settings], PaymentProvider]
@@ -39,6 +40,7 @@ def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory
         providers=providers,
         read_models=ReadModels(settings),
         refunds=Refunds(ledger, providers),
+        settlement=SettlementDesk(ledger, settings.commission_bps),
     )
 
 
@@ -88,6 +90,7 @@ def create_app(
     app.include_router(refunds.router)
     app.include_router(trainers.router)
     app.include_router(audit.router)
+    app.include_router(settlements.router)
     app.include_router(ops.router)
     app.include_router(admin_pages)
     logging.getLogger("ledger").setLevel(logging.INFO)

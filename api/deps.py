@@ -19,6 +19,7 @@ from api.providers.refunds import Refunds
 from api.providers.registry import ProviderRegistry
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
+from ledger.settlement_desk import SettlementDesk
 from projections.runtime import ReadModels
 
 
@@ -29,6 +30,7 @@ class Services:
     providers: ProviderRegistry
     read_models: ReadModels
     refunds: Refunds
+    settlement: SettlementDesk
     freshness: Freshness = field(init=False)
 
     def __post_init__(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,15 @@ class Settings(BaseSettings):
     )
     freshness_waits_per_token: int = Field(
         8, ge=1, validation_alias="LEDGER_FRESHNESS_WAITS_PER_TOKEN"
+    )
+
+    # Settlement (CONTRACT.md "Money owed"): the default commission of a trainer without a
+    # profile, VAT on the commission, income tax withheld from an individual's payout.
+    commission_bps: int = Field(1500, ge=0, le=10_000, validation_alias="LEDGER_COMMISSION_BPS")
+    vat_bps: int = Field(1000, ge=0, le=10_000, validation_alias="LEDGER_VAT_BPS")
+    withholding_bps: int = Field(330, ge=0, le=10_000, validation_alias="LEDGER_WITHHOLDING_BPS")
+    settlement_period: Literal["monthly", "weekly"] = Field(
+        "monthly", validation_alias="LEDGER_SETTLEMENT_PERIOD"
     )
 
     @field_validator("timezone")

@@ -112,17 +112,14 @@ Revenue = dict[str, int]
 
 
 class ProviderStats(BaseModel):
-    count: int = Field(description="Paid payments: completed, partially_refunded or refunded")
+    count: int = Field(
+        description="Paid payments: completed, partially_refunded, refunded or disputed"
+    )
     revenue: Revenue
 
 
-class ProvidersStats(BaseModel):
-    toss: ProviderStats
-    stripe: ProviderStats
-
-
 class AdminStats(BaseModel):
-    total_revenue: Revenue = Field(description="Net of refunds, all time")
+    total_revenue: Revenue = Field(description="Net of refunds and chargebacks, all time")
     today_revenue: Revenue = Field(description="Net of refunds, completed today (LEDGER_TIMEZONE)")
     month_revenue: Revenue = Field(description="Net of refunds, completed this calendar month")
     completed_count: int
@@ -130,7 +127,14 @@ class AdminStats(BaseModel):
     failed_count: int
     cancelled_count: int
     refunded_count: int = Field(description="refunded + partially_refunded payments")
-    by_provider: ProvidersStats
+    disputed_count: int = Field(description="Payments with a dispute (chargeback) open")
+    by_provider: dict[str, ProviderStats] = Field(description="Every registered provider")
+
+
+class AmountDiscrepancy(BaseModel):
+    expected_amount: int = Field(description="The order's amount")
+    captured_amount: int = Field(description="What the provider captured (= `amount`)")
+    reason: str
 
 
 class PaymentRow(BaseModel):
@@ -140,8 +144,11 @@ class PaymentRow(BaseModel):
     customer_name: str
     trainer_id: str
     booking_date: str
-    amount: int
+    amount: int = Field(description="Captured by the provider: revenue and refunds use it")
+    ordered_amount: int = Field(description="The order's amount")
     refunded_amount: int
+    chargeback_amount: int = Field(description="Taken back by lost disputes")
+    amount_discrepancy: AmountDiscrepancy | None
     currency: str
     status: str
     provider: str

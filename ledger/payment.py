@@ -292,7 +292,9 @@ class Payment(Aggregate):
         self.refund_ids.append(refund_id)
         self.refund_amounts[refund_id] = amount
         self.refunded_amount += amount
-        self.status = status_after_refunds(self.refunded_amount, self.amount)
+        self.status = status_after_refunds(
+            self.refunded_amount + self.chargeback_amount, self.amount
+        )
 
     @event(AmountDiscrepancyRecorded)
     def _amount_discrepancy_recorded(

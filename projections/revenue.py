@@ -1,12 +1,15 @@
 """Daily revenue buckets: what the admin statistics read, in O(days) and never O(payments).
 
 A bucket is (day, currency, provider, status) with the number of payments in it and their
-net revenue (amount - refunded, for paid statuses only). Each payment sits in exactly one
+net revenue (amount captured - refunded - charged back, for paid statuses only: a disputed
+payment's money counts until the dispute is lost). Each payment sits in exactly one
 bucket: the business day (in LEDGER_TIMEZONE) of its completion once paid, otherwise of
 its creation. A status change moves it: out of the old bucket, into the new one.
 
 The per-payment table `revenue_payments` remembers where each payment sits, so a move knows
-the bucket to leave. Changing LEDGER_TIMEZONE needs `ledger rebuild --projection revenue`.
+the bucket to leave, and its creation day, where a reversed completion takes it back.
+Changing LEDGER_TIMEZONE needs `ledger rebuild --projection revenue`; a table of an older
+DDL is built again when a process starts (see `drop_if_older`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from ledger.payment import Payment, status_after_refunds
+from ledger.payment import Payment
+from ledger.status import PAID_STATUSES as PAID
+from ledger.status import Provider, chargeback, paid_status
 from projections.base import PostgresView, SQLiteView, View
+from projections.payments_table import drop_if_older
 from projections.rows import CounterTable, KeyedTable, Row, Rows
 
-PROVIDERS = ("toss", "stripe")
-PAID_STATUSES = ("completed", "partially_refunded", "refunded")
-PAYMENT_COLUMNS = ("payment_id", "day", "currency", "provider", "status", "amount", "refunded")
+PROVIDERS = tuple(p.value for p in Provider)
+PAID_STATUSES = tuple(s.value for s in PAID)
+PAYMENT_COLUMNS = (
+    "payment_id", "day", "currency", "provider", "status", "amount", "refunded",
+    "created_day", "chargeback",
+)  # fmt: skip
+NEWEST_COLUMN = "chargeback"  # a revenue_payments without it is of an older DDL
 # Where each payment sits, and the buckets: (day, currency, provider, status) → count, net.
 PAYMENTS = KeyedTable("revenue_payments", "payment_id", PAYMENT_COLUMNS)
 BUCKETS = CounterTable(
@@ -54,8 +64,12 @@ class RevenueView(View):
         "CREATE TABLE IF NOT EXISTS revenue_payments ("
         " payment_id TEXT PRIMARY KEY, day TEXT NOT NULL, currency TEXT NOT NULL,"
         " provider TEXT NOT NULL, status TEXT NOT NULL, amount BIGINT NOT NULL,"
-        " refunded BIGINT NOT NULL)",
+        " refunded BIGINT NOT NULL, created_day TEXT NOT NULL, chargeback BIGINT NOT NULL)",
     )
+
+    def create_table(self) -> None:
+        drop_if_older(self, "revenue_payments", NEWEST_COLUMN)
+        super().create_table()  # type: ignore[safe-super]  # the backend's, next in the MRO
 
     def business_day(self, moment: datetime) -> str:
         aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -109,6 +123,7 @@ def fold_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "failed_count": counts["failed"],
         "cancelled_count": counts["cancelled"],
         "refunded_count": counts["refunded"] + counts["partially_refunded"],
+        "disputed_count": counts["disputed"],
         "by_provider": by_provider,
     }
 
@@ -147,6 +162,8 @@ class RevenueProjection(Projection[RevenueView]):
             "status": "pending",
             "amount": domain_event.amount,
             "refunded": 0,
+            "created_day": self.view.business_day(domain_event.timestamp),
+            "chargeback": 0,
         }
         with self.view.change(tracking) as batch:
             batch.rows.put(PAYMENTS, payment)
@@ -169,10 +186,42 @@ class RevenueProjection(Projection[RevenueView]):
     def _(self, domain_event: Payment.Refunded, tracking: Tracking) -> None:
         def refund(payment: Row) -> Row:
             refunded = payment["refunded"] + domain_event.amount
-            status = status_after_refunds(refunded, payment["amount"]).value
-            return {"refunded": refunded, "status": status}
+            return {"refunded": refunded, "status": _status(payment, refunded)}
 
         self._move(domain_event, tracking, refund)
+
+    @process_event.register
+    def _(self, domain_event: Payment.AmountDiscrepancyRecorded, tracking: Tracking) -> None:
+        self._move(domain_event, tracking, lambda _: {"amount": domain_event.captured_amount})
+
+    @process_event.register
+    def _(self, domain_event: Payment.CompletionReversed, tracking: Tracking) -> None:
+        # Unpaid again: back to the bucket of its creation day, with no revenue.
+        self._move(domain_event, tracking, lambda p: {"status": "pending", "day": p["created_day"]})
+
+    @process_event.register
+    def _(self, domain_event: Payment.RefundFailed, tracking: Tracking) -> None:
+        def undo(payment: Row) -> Row:
+            refunded = payment["refunded"] - domain_event.amount
+            return {"refunded": refunded, "status": _status(payment, refunded)}
+
+        self._move(domain_event, tracking, undo)
+
+    @process_event.register
+    def _(self, domain_event: Payment.DisputeOpened, tracking: Tracking) -> None:
+        self._move(domain_event, tracking, lambda _: {"status": "disputed"})
+
+    @process_event.register
+    def _(self, domain_event: Payment.DisputeClosed, tracking: Tracking) -> None:
+        def close(payment: Row) -> Row:
+            taken = payment["chargeback"]
+            if domain_event.outcome == "lost":
+                left = payment["amount"] - payment["refunded"] - taken
+                taken += chargeback(domain_event.amount, left)
+            status = paid_status(payment["refunded"] + taken, payment["amount"])
+            return {"chargeback": taken, "status": status.value}
+
+        self._move(domain_event, tracking, close)
 
     def _move(self, domain_event: Any, tracking: Tracking, change: Callable[[Row], Row]) -> None:
         """Take the payment out of its bucket, change it, put it into its (new) bucket; an
@@ -189,6 +238,14 @@ class RevenueProjection(Projection[RevenueView]):
 def _enter(rows: Rows, payment: Row, sign: int) -> None:
     """Add the payment to its bucket (+1) or take it out (-1)."""
     paid = payment["status"] in PAID_STATUSES
-    net = payment["amount"] - payment["refunded"] if paid else 0  # money kept, once taken
+    kept = payment["amount"] - payment["refunded"] - payment["chargeback"]
+    net = kept if paid else 0  # money kept, once taken
     bucket = (payment["day"], payment["currency"], payment["provider"], payment["status"])
     rows.add(BUCKETS, bucket, sign, sign * net)
+
+
+def _status(payment: Row, refunded: int) -> str:
+    """A paid payment's status after its refunds changed; an open dispute stays."""
+    if payment["status"] == "disputed":
+        return "disputed"
+    return paid_status(refunded + payment["chargeback"], payment["amount"]).value

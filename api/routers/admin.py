@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 StatusFilter = Literal[
     "pending", "completed", "failed", "cancelled", "partially_refunded", "refunded",
-    "failed_or_cancelled",
+    "failed_or_cancelled", "disputed",
 ]  # fmt: skip
 
 
@@ -50,7 +50,8 @@ def stats(
     read_models: ReadModelsDep,
     now: Annotated[datetime, Depends(current_time)],
 ) -> dict[str, Any]:
-    """Revenue (net of refunds, per currency) and counts, from the daily buckets."""
+    """Revenue (net of refunds and chargebacks, per currency) and counts, from the daily
+    buckets."""
     result: dict[str, Any] = read_models.revenue.stats(now)
     return result
 
@@ -64,6 +65,9 @@ def list_payments(
     trainer_id: Annotated[Identifier | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
+    discrepancy: Annotated[
+        bool | None, Query(description="Only payments with (true) or without an amount discrepancy")
+    ] = None,
 ) -> dict[str, Any]:
     rows = read_models.payments_table.page(
         statuses=STATUS_FILTERS[status] if status else (),
@@ -71,6 +75,7 @@ def list_payments(
         trainer_id=trainer_id,
         before_position=decode_cursor(cursor) if cursor else None,
         limit=limit + 1,  # one more tells whether a next page exists
+        discrepancy=discrepancy,
     )
     next_cursor = encode_cursor(rows[limit - 1]["created_position"]) if len(rows) > limit else None
     return {"items": rows[:limit], "next_cursor": next_cursor}

@@ -1,5 +1,6 @@
-// One booking: its payments and the notifications its trainer was sent, read or not,
-// so an admin sees whether the trainer was told about the payment.
+// One booking: its payments (with any chargeback and amount discrepancy) and the
+// notifications its trainer was sent, read or not, so an admin sees whether the trainer
+// was told about the payment.
 "use strict";
 
 (() => {
@@ -16,6 +17,8 @@
     (p) => p.booking_date,
     (p) => money(p.amount, p.currency),
     (p) => (p.refunded_amount ? money(p.refunded_amount, p.currency) : ""),
+    (p) => (p.chargeback_amount ? money(p.chargeback_amount, p.currency) : ""),
+    discrepancy,
     (p) => statusLabel(p.status),
     (p) => providerLabel(p.provider),
     (p) => when(p.completed_at),
@@ -27,6 +30,14 @@
     (n) => n.message,
     (n) => (n.read ? "Read" : "Unread"),
   ];
+
+  // The provider captured another amount than the order's (a discount, a conversion).
+  function discrepancy(p) {
+    const d = p.amount_discrepancy;
+    if (!d) return "";
+    const ordered = money(d.expected_amount, p.currency);
+    return `Ordered ${ordered}, captured ${money(d.captured_amount, p.currency)}: ${d.reason}`;
+  }
 
   function summary(notifications) {
     if (!notifications.length) return "The trainer has not been notified about this booking.";

@@ -323,6 +323,8 @@ class FakeProviders:
             p = self._toss_payments[payment_key]
             # A virtual account cancelled before its deposit was never approved.
             unpaid_cancel = status == "CANCELED" and p["status"] == "WAITING_FOR_DEPOSIT"
+            if status == "WAITING_FOR_DEPOSIT" and p["status"] == "DONE":
+                p["lastTransactionKey"] = _toss_transaction_key()  # a deposit error
             p["status"] = status
             if cancels is not None:
                 filled, balance = [], p["totalAmount"]

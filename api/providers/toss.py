@@ -124,8 +124,12 @@ class TossPayments:
                 payment.id, key, method, approved_at, delivery, loaded=payment
             )
         if status == "WAITING_FOR_DEPOSIT":
-            secret = str(answer.get("secret") or "")
-            return self.ledger.await_deposit(payment.id, key, secret)
+            # Also a deposit error after DONE (the bank took the deposit back): the ledger
+            # reverses the completion (https://docs.tosspayments.com/guides/v2/webhook).
+            secret = str(answer.get("secret") or payment.deposit_secret or "")
+            return self.ledger.await_deposit(
+                payment.id, key, secret, delivery, loaded=payment, reason=_DEPOSIT_ERROR
+            )
         if status in ("CANCELED", "PARTIAL_CANCELED"):
             return self._apply_cancels(payment, answer, delivery)
         if status == "ABORTED":
@@ -292,6 +296,7 @@ def delivery_key(answer: dict[str, Any]) -> str:
 
 
 _WRONG_SECRET = "the deposit callback secret does not match"
+_DEPOSIT_ERROR = "Toss reported a deposit error: the virtual account waits for a deposit again"
 
 
 def _utf8(text: str) -> bytes:

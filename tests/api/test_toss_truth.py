@@ -9,7 +9,13 @@ from uuid import UUID
 from fastapi.testclient import TestClient
 
 from ledger.application import PaymentLedger
-from tests.api.test_webhooks_toss import KEY, confirmed, payment_id, post  # noqa: F401
+from tests.api.test_webhooks_toss import (  # noqa: F401
+    KEY,
+    awaiting_deposit,
+    confirmed,
+    payment_id,
+    post,
+)
 from tests.conftest import event_topics
 from tests.fake_providers import FakeProviders
 from tests.fixtures import load
@@ -113,3 +119,32 @@ def test_a_paid_then_cancelled_payment_whose_done_webhook_was_lost_is_refunded_n
     assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "refunded")
     payment = ledger.get_payment(payment_id)
     assert (payment.refunded_amount, payment.provider_payment_id) == (55000, KEY)
+
+
+def test_a_deposit_error_after_done_reverses_the_completion_and_tells_the_trainer(
+    client: TestClient,
+    fake: FakeProviders,
+    ledger: PaymentLedger,
+    awaiting_deposit: UUID,  # noqa: F811
+) -> None:
+    fake.toss_set_status(KEY, "DONE")
+    assert post(client, fake.toss_deposit_callback_body(KEY, "ps_right_secret")).status_code == 200
+    fake.toss_set_status(KEY, "WAITING_FOR_DEPOSIT")  # the bank took the deposit back
+    answer = post(client, fake.toss_webhook_body(KEY))
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "pending")
+    payment = ledger.get_payment(awaiting_deposit)
+    assert (payment.status, payment.completed_at) == ("pending", None)
+    assert event_topics(ledger).count("CompletionReversed") == 1
+    assert post(client, fake.toss_webhook_body(KEY)).json()["outcome"] == "duplicate"
+    head = answer.json()["position"]
+    inbox = client.get(
+        f"/api/trainers/trainer-9/notifications?min_position={head}", headers=ADMIN
+    ).json()["items"]
+    assert [n["title"] for n in inbox][:1] == ["Payment reversed"]
+    stats = client.get(f"/api/admin/stats?min_position={head}", headers=ADMIN).json()
+    assert stats["total_revenue"] == {} and stats["pending_count"] == 1
+
+    fake.toss_set_status(KEY, "DONE")  # deposited again: completed again, counted once
+    again = post(client, fake.toss_deposit_callback_body(KEY, "ps_right_secret"))
+    assert (again.json()["outcome"], again.json()["status"]) == ("applied", "completed")

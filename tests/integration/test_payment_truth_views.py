@@ -117,7 +117,7 @@ def test_disputed_and_discrepancy_filters(client: TestClient, ledger: PaymentLed
 def test_stats_count_revenue_net_of_chargebacks_and_reversals(
     client: TestClient, ledger: PaymentLedger
 ) -> None:
-    seed(ledger)
+    ids = seed(ledger)
     client.app.dependency_overrides[current_time] = lambda: NOW  # type: ignore[attr-defined]
     stats = read(client, "/api/admin/stats")
     # plain 10000 + discounted 8000 + lost (10000 - 1000 - 4000) + won 10000
@@ -128,6 +128,14 @@ def test_stats_count_revenue_net_of_chargebacks_and_reversals(
     assert (stats["completed_count"], stats["pending_count"], stats["refunded_count"]) == (3, 1, 2)
     assert stats["by_provider"]["stripe"] == {"count": 6, "revenue": {"USD": usd}}
     assert stats["by_provider"]["toss"] == {"count": 0, "revenue": {}}
+    # Unpaid again, the reversed payment is back in the bucket of its creation day.
+    read_models: ReadModels = client.app.state.services.read_models  # type: ignore[attr-defined]
+    [reversed_row] = [
+        row
+        for row in read_models.revenue.dump()["revenue_payments"]
+        if row["payment_id"] == str(ids["reversed"])
+    ]
+    assert reversed_row["day"] == reversed_row["created_day"] != "2026-11-25"
 
 
 def test_the_trainer_is_told_of_the_reversal(

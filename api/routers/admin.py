@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import AdminReader
-from api.deps import ReadModelsDep
+from api.deps import ReadModelsDep, ServicesDep
 from api.errors import ApiError
 from api.schemas import AdminStats, BookingDetail, Identifier, PaymentPage
 from projections.payments_table import STATUS_FILTERS
@@ -60,8 +60,11 @@ def stats(
 def list_payments(
     _: AdminReader,
     read_models: ReadModelsDep,
+    services: ServicesDep,
     status: StatusFilter | None = None,
-    provider: Literal["toss", "stripe"] | None = None,
+    provider: Annotated[
+        Identifier | None, Query(description="A registered provider: `toss`, `stripe`")
+    ] = None,
     trainer_id: Annotated[Identifier | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
@@ -69,6 +72,8 @@ def list_payments(
         bool | None, Query(description="Only payments with (true) or without an amount discrepancy")
     ] = None,
 ) -> dict[str, Any]:
+    if provider is not None:
+        services.providers.get(provider)  # 422 unknown_provider: a typo is not "no payments"
     rows = read_models.payments_table.page(
         statuses=STATUS_FILTERS[status] if status else (),
         provider=provider,

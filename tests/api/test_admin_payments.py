@@ -69,7 +69,14 @@ def test_payments_are_listed_newest_first_with_contract_fields(
         "payment_id", "order_id", "booking_id", "customer_name", "trainer_id", "booking_date",
         "amount", "refunded_amount", "currency", "status", "provider", "created_at",
         "completed_at", "failure_code", "failure_message",
+        # provider truth: what was ordered, chargebacks, a discrepancy (null when none)
+        "ordered_amount", "chargeback_amount", "amount_discrepancy",
     }  # fmt: skip
+    assert (item["ordered_amount"], item["chargeback_amount"], item["amount_discrepancy"]) == (
+        item["amount"],
+        0,
+        None,
+    )
     assert (item["status"], item["refunded_amount"], item["currency"]) == (
         "partially_refunded",
         2500,

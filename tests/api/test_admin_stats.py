@@ -47,7 +47,8 @@ def test_stats_of_an_empty_ledger_are_zero_with_both_providers(client: TestClien
     assert response.json() == {
         "total_revenue": {}, "today_revenue": {}, "month_revenue": {},
         "completed_count": 0, "pending_count": 0, "failed_count": 0, "cancelled_count": 0,
-        "refunded_count": 0, "by_provider": {"toss": nothing, "stripe": nothing},
+        "refunded_count": 0, "disputed_count": 0,
+        "by_provider": {"toss": nothing, "stripe": nothing},
     }  # fmt: skip
 
 

@@ -58,7 +58,10 @@ def test_a_registered_provider_is_paid_by_its_webhook_and_refunded_by_its_adapte
     assert refund.status_code == 201, refund.text
     assert refund.json()["status"] == "partially_refunded"
     head = refund.json()["position"]
-    table = client.get(f"/api/admin/payments?min_position={head}", headers=ADMIN).json()
+    query = f"provider=localpay&min_position={head}"
+    table = client.get(f"/api/admin/payments?{query}", headers=ADMIN).json()
+    stats = client.get("/api/admin/stats", headers=ADMIN).json()
+    assert stats["by_provider"]["localpay"] == {"count": 1, "revenue": {"JPY": 2000}}
     (row,) = table["items"]
     assert (row["provider"], row["status"], row["refunded_amount"]) == (
         "localpay",
@@ -82,3 +85,5 @@ def test_an_app_without_the_registration_knows_no_such_provider(client: TestClie
     assert_error(client.post("/api/payments", json=localpay_order()), 422, "unknown_provider")
     answer = client.post("/api/webhooks/localpay", content=b"{}")
     assert_error(answer, 404, "unknown_provider")
+    listed = client.get("/api/admin/payments?provider=localpay", headers=ADMIN)
+    assert_error(listed, 422, "unknown_provider")

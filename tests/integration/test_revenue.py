@@ -22,7 +22,7 @@ BEFORE_MIDNIGHT = datetime(2026, 11, 30, 14, 59, 59, tzinfo=UTC)  # 23:59:59 Nov
 AFTER_MIDNIGHT = datetime(2026, 11, 30, 15, 0, 0, tzinfo=UTC)  # 00:00:00 Dec 1, Seoul
 LAST_MONTH = datetime(2026, 10, 15, 3, 0, tzinfo=UTC)
 LATER_THIS_MONTH = NOW + timedelta(days=1)
-PAID = ("completed", "partially_refunded", "refunded")
+PAID = ("completed", "partially_refunded", "refunded", "disputed")
 
 # order_id, provider, currency, amount, then the steps: (command, *args).
 SCRIPT: list[tuple[str, str, str, int, list[tuple[Any, ...]]]] = [
@@ -129,6 +129,7 @@ def expected_stats(ledger: PaymentLedger, now: datetime, zone: ZoneInfo) -> dict
         "failed_count": count("failed"),
         "cancelled_count": count("cancelled"),
         "refunded_count": count("refunded", "partially_refunded"),
+        "disputed_count": count("disputed"),
         "by_provider": {"toss": provider("toss"), "stripe": provider("stripe")},
     }
 

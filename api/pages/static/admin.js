@@ -164,7 +164,7 @@ const Admin = (() => {
 
   const STATUS_LABELS = {
     pending: "Pending", completed: "Completed", failed: "Failed", cancelled: "Cancelled",
-    partially_refunded: "Partially refunded", refunded: "Refunded",
+    partially_refunded: "Partially refunded", refunded: "Refunded", disputed: "Disputed",
   };
   const statusLabel = (status) => STATUS_LABELS[status] || status;
   const PROVIDER_LABELS = { toss: "Toss", stripe: "Stripe" };

@@ -19,7 +19,18 @@ from api.providers import stripe, toss
 from api.providers.base import PaymentProvider
 from api.providers.refunds import Refunds
 from api.providers.registry import ProviderRegistry
-from api.routers import admin, audit, checkout, ops, refunds, settlements, trainers, webhooks
+from api.reconcile import reconcile_loop
+from api.routers import (
+    admin,
+    audit,
+    checkout,
+    ops,
+    reconciliation,
+    refunds,
+    settlements,
+    trainers,
+    webhooks,
+)
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from ledger.settlement_desk import SettlementDesk
@@ -62,11 +73,14 @@ def create_app(
             lambda: services.ledger.recorder.max_notification_id() or 0,
             services.read_models.positions,
         )
+        reconciling = reconcile_loop(services)
         if run_projections:
             services.read_models.start()
+            reconciling.start()  # the leader's job, like the projections
         try:
             yield
         finally:
+            reconciling.stop()
             services.read_models.close()
             services.providers.close()
             services.ledger.close()
@@ -90,6 +104,7 @@ def create_app(
     app.include_router(refunds.router)
     app.include_router(trainers.router)
     app.include_router(audit.router)
+    app.include_router(reconciliation.router)
     app.include_router(settlements.router)
     app.include_router(ops.router)
     app.include_router(admin_pages)

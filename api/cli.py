@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
 from ledger.settings import Settings
 from ledger.transcoding import json_utf8
+
+if TYPE_CHECKING:
+    from api.deps import Services
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Event-sourced payment ledger")
 token_cli = typer.Typer(no_args_is_help=True, help="Issue bearer tokens")
@@ -41,13 +45,69 @@ def serve(
 
 @cli.command()
 def project() -> None:
-    """Run only the projection runners, until interrupted."""
-    from projections.runtime import ReadModels
+    """Run only the projection runners (and the reconciliation loop), until interrupted."""
+    from api.app import build_services
+    from api.reconcile import reconcile_loop
 
     _logging()
-    read_models = ReadModels(Settings())
+    services = build_services(Settings())
+    read_models = services.read_models
+    reconciling = reconcile_loop(services)  # a leader's job: it runs where projections run
     typer.echo(f"projections running: {', '.join(read_models.views)} (Ctrl-C stops)", err=True)
-    read_models.run_forever()
+    reconciling.start()
+    try:
+        read_models.run_forever()
+    finally:
+        reconciling.stop()
+        _close(services)
+
+
+@cli.command()
+def reconcile(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="re-read payments pending longer than this: 30s, 10m, 2h "
+            "(default LEDGER_RECONCILE_OLDER_THAN_SECONDS, 600 s)",
+        ),
+    ] = None,
+) -> None:
+    """Re-read pending payments from the providers, apply their answers, print the report
+    (JSON, as GET /api/admin/reconciliation shows it)."""
+    from api.app import build_services
+    from api.reconcile import Reconciler, parse_duration
+    from ledger.application import PaymentLedger
+
+    settings = Settings()
+    try:
+        default = timedelta(seconds=settings.reconcile_older_than_seconds)
+        age = parse_duration(older_than) if older_than is not None else default
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from exc
+    _logging()
+    services = build_services(settings)
+    try:
+        head = services.ledger.recorder.max_notification_id() or 0
+        table = services.read_models.payments_table.max_tracking_id(PaymentLedger.name) or 0
+        if table < head:
+            typer.echo(
+                f"note: the payments table is {head - table} events behind the store (is "
+                "`ledger serve` or `ledger project` running?); payments it does not list "
+                "yet are not checked",
+                err=True,
+            )
+        reconciler = Reconciler(services.ledger, services.providers, services.read_models)
+        report = reconciler.run(age)
+    finally:
+        _close(services)
+    typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+
+
+def _close(services: Services) -> None:
+    services.read_models.close()
+    services.providers.close()
+    services.ledger.close()
 
 
 @cli.command()

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     freshness_waits_per_token: int = Field(
         8, ge=1, validation_alias="LEDGER_FRESHNESS_WAITS_PER_TOKEN"
     )
+    # Reconciliation (api/reconcile.py): how often the leader re-reads pending payments
+    # from the providers (0: never), and how old a pending payment must be to be re-read.
+    reconcile_seconds: float = Field(300.0, ge=0, validation_alias="LEDGER_RECONCILE_SECONDS")
+    reconcile_older_than_seconds: float = Field(
+        600.0, ge=0, validation_alias="LEDGER_RECONCILE_OLDER_THAN_SECONDS"
+    )
 
     # Settlement (CONTRACT.md "Money owed"): the default commission of a trainer without a
     # profile, VAT on the commission, income tax withheld from an individual's payout.

@@ -105,6 +105,18 @@ class PaymentsTableView(View):
         )
         return [with_discrepancy(row) for row in rows]
 
+    def pending_before(
+        self, created_before_iso: str, limit: int, after_position: int = 0
+    ) -> list[dict[str, Any]]:
+        """Pending payments created before that moment (an ISO-8601 UTC text, compared as
+        the `created_at` texts are written), oldest first; `after_position` pages on."""
+        return self.query(
+            f"SELECT {', '.join(COLUMNS)} FROM payments WHERE status = 'pending'"
+            " AND created_at < :before AND created_position > :after"
+            " ORDER BY created_position LIMIT :limit",
+            {"before": created_before_iso, "after": after_position, "limit": limit},
+        )
+
     def dump(self) -> list[dict[str, Any]]:
         return self.query(f"SELECT {', '.join(COLUMNS)} FROM payments ORDER BY payment_id")
 

@@ -21,6 +21,7 @@ from projections.audit_chain import AuditChainProjection, AuditChainView
 from projections.base import View
 from projections.notifications import NotificationsProjection, NotificationsView
 from projections.payments_table import PaymentsTableProjection, PaymentsTableView
+from projections.reconciliation import ReconciliationProjection, ReconciliationView
 from projections.replay import apply_batch, decode, replay
 from projections.revenue import RevenueProjection, RevenueView
 from projections.supervisor import StallWatch, Supervisor
@@ -32,6 +33,7 @@ PROJECTIONS: dict[str, type[Any]] = {
     PaymentsTableProjection.name: PaymentsTableProjection,
     NotificationsProjection.name: NotificationsProjection,
     RevenueProjection.name: RevenueProjection,
+    ReconciliationProjection.name: ReconciliationProjection,
     # The audit hash chain: not rebuilt by default (see AuditChainProjection).
     AuditChainProjection.name: AuditChainProjection,
 }
@@ -95,6 +97,12 @@ class ReadModels:
     def revenue(self) -> RevenueView:
         view = self.views[RevenueProjection.name]
         assert isinstance(view, RevenueView)
+        return view
+
+    @property
+    def reconciliation(self) -> ReconciliationView:
+        view = self.views[ReconciliationProjection.name]
+        assert isinstance(view, ReconciliationView)
         return view
 
     @property

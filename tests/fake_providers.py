@@ -260,6 +260,7 @@ class FakeProviders:
     def _reset_state(self) -> None:
         self._toss_payments: dict[str, dict[str, Any]] = {}
         self._toss_failures: list[_Failure] = []
+        self._toss_lost_answers: list[_Failure] = []
         self._toss_confirm_failures: list[_Failure] = []
         self._toss_va_secrets: list[str] = []
         self._toss_cancel_statuses: list[str] = []
@@ -383,6 +384,14 @@ class FakeProviders:
         """
         with self._lock:
             self._toss_failures.append(_Failure(status, delay))
+
+    def toss_lose_next_answer(self, status: int = 500, delay: float = 0.0) -> None:
+        """The next Toss call is processed (a confirm approves the payment here) but its
+        answer is lost: replaced by a `status` error, or (a `status` below 400) sent only
+        after `delay`, so that a client with a shorter timeout has given up by then. The
+        "confirm reached Toss, its answer never came back" case."""
+        with self._lock:
+            self._toss_lost_answers.append(_Failure(status, delay))
 
     def toss_virtual_account_next_confirm(self, secret: str) -> None:
         """Make the next confirm issue a virtual account (WAITING_FOR_DEPOSIT) with `secret`."""
@@ -575,6 +584,11 @@ class FakeProviders:
                 else []
             )
             failure = failures.pop(0) if failures else None
+            lost = (
+                self._toss_lost_answers.pop(0)
+                if provider == "toss" and failure is None and self._toss_lost_answers
+                else None
+            )
 
         if failure is not None:
             if failure.delay > 0 and self._stopping.wait(failure.delay):
@@ -599,12 +613,24 @@ class FakeProviders:
                     {"Request-Id": _stripe_id("req")},
                 )
 
+        if lost is not None:
+            with self._lock:
+                processed = self._toss_route(method, path, headers, parsed_json)
+            return self._lost(processed, lost)
         with self._lock:
             if provider == "toss":
                 return self._toss_route(method, path, headers, parsed_json)
             if provider == "stripe":
                 return self._stripe_route(method, path, headers, body, form or {})
             return _Response(404, {"message": f"FakeProviders: no route for {method} {path}"})
+
+    def _lost(self, processed: _Response, lost: _Failure) -> _Response | None:
+        if lost.delay > 0 and self._stopping.wait(lost.delay):
+            return None
+        if lost.status < 400:
+            return processed  # late: the client has timed out by now
+        body = {"code": "FAILED_INTERNAL_SYSTEM_PROCESSING", "message": _TOSS_MSG_INTERNAL}
+        return _Response(lost.status, body)
 
     # ---- Toss
 
@@ -623,6 +649,8 @@ class FakeProviders:
         data: dict[str, Any] = body if isinstance(body, dict) else {}
         if method == "POST" and parts == ["confirm"]:
             return self._toss_confirm(data)
+        if method == "GET" and len(parts) == 2 and parts[0] == "orders":
+            return self._toss_payment_of_order(parts[1])
         if method == "GET" and len(parts) == 1 and parts[0]:
             payment = self._toss_payments.get(parts[0])
             if payment is None:
@@ -637,6 +665,14 @@ class FakeProviders:
                 self._toss_idempotency[key] = response
             return response
         return self._toss_error(404, "NOT_FOUND", f"FakeProviders: no Toss route {method} {path}")
+
+    def _toss_payment_of_order(self, order_id: str) -> _Response:
+        """`GET /v1/payments/orders/{orderId}`: the order's payment (the latest, should a
+        test register two); 404 while no confirm or checkout has reached Toss."""
+        found = [p for p in self._toss_payments.values() if p["orderId"] == order_id]
+        if not found:
+            return self._toss_error(404, "NOT_FOUND_PAYMENT", _TOSS_MSG_NOT_FOUND)
+        return _Response(200, copy.deepcopy(found[-1]))
 
     def _toss_confirm(self, body: dict[str, Any]) -> _Response:
         payment_key = body.get("paymentKey")
@@ -840,6 +876,8 @@ class FakeProviders:
                     404, f"No such checkout.session: '{parts[2]}'", "resource_missing", "session"
                 )
             return _Response(200, copy.deepcopy(session))
+        if method == "GET" and parts == ["checkout", "sessions"]:
+            return self._stripe_list_sessions(form)
         if method == "GET" and parts == ["refunds"]:
             return self._stripe_list_refunds(form)
         if method == "POST" and parts == ["refunds"]:
@@ -929,6 +967,36 @@ class FakeProviders:
             if (not pi or r["payment_intent"] == pi) and (not charge or r["charge"] == charge)
         ]
         body = {"object": "list", "data": items[::-1], "has_more": False, "url": "/v1/refunds"}
+        return _Response(200, copy.deepcopy(body))
+
+    def _stripe_list_sessions(self, form: dict[str, Any]) -> _Response:
+        """`GET /v1/checkout/sessions`: newest first, `created[gte|gt|lte|lt]` filters,
+        `limit` (default 10, at most 100) and `starting_after` paging, `has_more`."""
+        created = form.get("created")
+        bounds = created if isinstance(created, dict) else {}
+        ops = {"gte": int.__ge__, "gt": int.__gt__, "lte": int.__le__, "lt": int.__lt__}
+        # Newest first; sessions of one second in reverse order of creation, as Stripe.
+        items = [
+            s
+            for s in reversed(list(self._stripe_sessions.values()))
+            if all(ops[op](int(s["created"]), int(v)) for op, v in bounds.items() if op in ops)
+        ]
+        items.sort(key=lambda s: -int(s["created"]))
+        after = form.get("starting_after")
+        if isinstance(after, str) and after:
+            ids = [s["id"] for s in items]
+            if after not in ids:
+                return self._stripe_error(
+                    400, f"No such checkout.session: '{after}'", "resource_missing"
+                )
+            items = items[ids.index(after) + 1 :]
+        limit = max(1, min(int(form.get("limit") or 10), 100))
+        body = {
+            "object": "list",
+            "data": items[:limit],
+            "has_more": len(items) > limit,
+            "url": "/v1/checkout/sessions",
+        }
         return _Response(200, copy.deepcopy(body))
 
     def _stripe_session_of(self, payment_intent: str) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from projections.audit_chain import AuditChainProjection, AuditChainView
 from projections.base import View
+from projections.journal import JournalProjection, JournalView
 from projections.notifications import NotificationsProjection, NotificationsView
 from projections.payments_table import PaymentsTableProjection, PaymentsTableView
 from projections.reconciliation import ReconciliationProjection, ReconciliationView
@@ -33,6 +34,7 @@ PROJECTIONS: dict[str, type[Any]] = {
     PaymentsTableProjection.name: PaymentsTableProjection,
     NotificationsProjection.name: NotificationsProjection,
     RevenueProjection.name: RevenueProjection,
+    JournalProjection.name: JournalProjection,
     ReconciliationProjection.name: ReconciliationProjection,
     # The audit hash chain: not rebuilt by default (see AuditChainProjection).
     AuditChainProjection.name: AuditChainProjection,
@@ -70,6 +72,8 @@ class ReadModels:
             assert isinstance(view, View)
             if isinstance(view, RevenueView):
                 view.zone = settings.zone  # business days are LEDGER_TIMEZONE's
+            if isinstance(view, JournalView):  # rates of trainers without a profile
+                view.commission_bps, view.vat_bps = settings.commission_bps, settings.vat_bps
             self.views[name] = view
         cap = settings.projection_retry_max_seconds
         self._supervisor = Supervisor(list(PROJECTIONS), self._start_runner, cap)
@@ -103,6 +107,12 @@ class ReadModels:
     def reconciliation(self) -> ReconciliationView:
         view = self.views[ReconciliationProjection.name]
         assert isinstance(view, ReconciliationView)
+        return view
+
+    @property
+    def journal(self) -> JournalView:
+        view = self.views[JournalProjection.name]
+        assert isinstance(view, JournalView)
         return view
 
     @property

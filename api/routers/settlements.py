@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from api.auth import AdminWriter
-from api.deps import ServicesDep
-from api.schemas import PathId
-from api.settlement_schemas import ProfileRequest, SettlementProfileOut
+from api.auth import AdminReader, AdminWriter
+from api.deps import ReadModelsDep, ServicesDep
+from api.schemas import Identifier, PathId
+from api.settlement_schemas import Balances, JournalPage, ProfileRequest, SettlementProfileOut
 
 router = APIRouter(prefix="/api/admin", tags=["settlement"])
 
@@ -24,3 +24,24 @@ def set_settlement_profile(
         trainer_id, body.commission_bps, body.tax_type
     )
     return {**profile.state(), "position": position}
+
+
+@router.get("/journal", response_model=JournalPage)
+def journal(
+    _: AdminReader,
+    read_models: ReadModelsDep,
+    account: Annotated[Identifier | None, Query(description="only entries posting to it")] = None,
+    after: Annotated[int, Query(ge=0, description="a position: entries after it")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Journal entries in position order, each with postings summing to zero per currency
+    (debits positive, credits negative)."""
+    entries = read_models.journal.entries(account=account, after=after, limit=limit + 1)
+    next_after = entries[limit - 1]["position"] if len(entries) > limit else None
+    return {"items": entries[:limit], "next_after": next_after}
+
+
+@router.get("/balances", response_model=Balances)
+def balances(_: AdminReader, read_models: ReadModelsDep) -> dict[str, Any]:
+    """The trial balance of every account, per currency; each currency sums to zero."""
+    return {"accounts": read_models.journal.balances()}

@@ -23,7 +23,7 @@ from tests.api.test_webhooks_toss import post as post_toss
 from tests.fake_providers import FakeProviders
 
 ADMIN = {"Authorization": "Bearer admin-token"}
-PAYMENTS_PER_STREAM = 10
+PAYMENTS_PER_STREAM = 16
 
 
 @dataclass
@@ -32,7 +32,9 @@ class Stream:
 
     fake: FakeProviders
     rng: random.Random
-    deliveries: list[tuple[str, Any]] = field(default_factory=list)
+    client: TestClient
+    pending: list[tuple[str, Any]] = field(default_factory=list)  # caused, not yet sent
+    sent: list[tuple[str, Any]] = field(default_factory=list)
     truths: dict[str, Any] = field(default_factory=dict)  # order id → () -> (status, refunded)
 
     def toss(self, n: int, client: TestClient) -> None:
@@ -54,8 +56,25 @@ class Stream:
                 break
         self.truths[order] = lambda: toss_truth(self.fake.toss_get(key))
 
+    def virtual_account(self, n: int, client: TestClient) -> None:
+        """A Toss virtual account: issued at confirm, deposited, maybe a deposit error (the
+        bank takes it back: Toss goes DONE → WAITING_FOR_DEPOSIT), maybe deposited again."""
+        key, order, amount = f"tpk_v{n}", f"st-va-{n}", self.rng.randrange(1, 50) * 1000
+        secret = f"ps_secret_{n}"
+        client.post("/api/payments", json=payment_body(order_id=order, amount=amount))
+        self.fake.toss_virtual_account_next_confirm(secret)
+        confirm = {"paymentKey": key, "orderId": order, "amount": amount}
+        assert client.post("/api/payments/toss/confirm", json=confirm).status_code == 200
+        for status in ["DONE", "WAITING_FOR_DEPOSIT", "DONE"][: self.rng.choice([1, 2, 2, 3])]:
+            self.fake.toss_set_status(key, status)
+            self._toss_delivery(key)
+            if status == "DONE":
+                callback = self.fake.toss_deposit_callback_body(key, secret)
+                self.queue(("toss", callback))
+        self.truths[order] = lambda: toss_truth(self.fake.toss_get(key))
+
     def _toss_delivery(self, key: str) -> None:
-        self.deliveries.append(("toss", self.fake.toss_webhook_body(key)))
+        self.queue(("toss", self.fake.toss_webhook_body(key)))
 
     def stripe(self, n: int, client: TestClient) -> None:
         order, amount = f"st-stripe-{n}", self.rng.randrange(100, 9000)
@@ -63,7 +82,7 @@ class Stream:
         client.post("/api/payments", json=body)
         pi = f"pi_s{n}"
         paid = self.fake.stripe_session(f"cs_s{n}", order, amount, "usd", payment_intent=pi)
-        self.deliveries.append(("stripe", event("checkout.session.completed", paid, f"evt_c{n}")))
+        self.queue(("stripe", event("checkout.session.completed", paid, f"evt_c{n}")))
         refunded = 0
         for step in range(self.rng.choice([0, 0, 1, 2, 3])):
             if refunded >= amount:
@@ -77,18 +96,32 @@ class Stream:
             refunded += part
             charge_refunded = refund_event(f"evt_r{n}_{step}", refunded, payment_intent=pi)
             charge_refunded["data"]["object"].update(amount=amount, metadata={"order_id": order})
-            self.deliveries.append(("stripe", charge_refunded))
+            self.queue(("stripe", charge_refunded))
         self.truths[order] = lambda: stripe_truth(self.fake, pi, amount)
 
-    def send(self, client: TestClient) -> None:
-        copies = self.deliveries + self.rng.sample(self.deliveries, len(self.deliveries) // 3)
-        self.rng.shuffle(copies)
-        for provider, delivery in copies:
-            if provider == "toss":
-                answer = post_toss(client, delivery)
-            else:
-                answer = deliver_raw(client, self.fake, delivery)
-            assert answer.status_code == 200, answer.text
+    def queue(self, delivery: tuple[str, Any]) -> None:
+        """A delivery the last change caused. Providers send late and out of order: each
+        change may be followed by any of the queued deliveries, or none."""
+        self.pending.append(delivery)
+        while self.pending and self.rng.random() < 0.5:
+            self.deliver(self.pending.pop(self.rng.randrange(len(self.pending))))
+
+    def deliver(self, delivery: tuple[str, Any]) -> None:
+        provider, body = delivery
+        if provider == "toss":
+            answer = post_toss(self.client, body)
+        else:
+            answer = deliver_raw(self.client, self.fake, body)
+        assert answer.status_code == 200, answer.text
+        self.sent.append(delivery)
+
+    def send_the_rest(self) -> None:
+        """What is still queued, shuffled, then a third of everything again (retries)."""
+        self.rng.shuffle(self.pending)
+        for delivery in self.pending:
+            self.deliver(delivery)
+        for delivery in self.rng.sample(self.sent, len(self.sent) // 3):
+            self.deliver(delivery)
 
 
 def event(event_type: str, obj: dict[str, Any], event_id: str) -> dict[str, Any]:
@@ -115,10 +148,13 @@ def stripe_truth(fake: FakeProviders, pi: str, amount: int) -> tuple[str, int]:
 def test_a_shuffled_stream_with_duplicates_ends_where_the_provider_is(
     client: TestClient, fake: FakeProviders, ledger: PaymentLedger, seed: int
 ) -> None:
-    stream = Stream(fake, random.Random(seed))
+    stream = Stream(fake, random.Random(seed), client)
     for n in range(PAYMENTS_PER_STREAM):
-        (stream.toss if stream.rng.random() < 0.5 else stream.stripe)(n, client)
-    stream.send(client)
+        flow = stream.rng.choice(
+            [stream.toss, stream.virtual_account, stream.stripe, stream.stripe]
+        )
+        flow(n, client)
+    stream.send_the_rest()
     head = ledger.recorder.max_notification_id()
     rows = client.get(f"/api/admin/payments?limit=100&min_position={head}", headers=ADMIN)
     table = {row["order_id"]: row for row in rows.json()["items"]}

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -23,6 +25,7 @@ from ledger.settlement_profile import SettlementProfile
 from projections.runtime import ReadModels
 from tests.api.test_audit_cli import ledger_cli
 from tests.api.test_checkout import assert_error, payment_body
+from tests.api.test_webhooks_stripe import live_server
 from tests.conftest import event_topics, make_settings
 from tests.fake_providers import FakeProviders
 
@@ -495,3 +498,27 @@ def test_ledger_rebuild_reproduces_the_journal(database_url: str, fake: FakeProv
         }
         for a in before_balances
     }
+
+
+def test_admins_setting_a_profile_at_once_each_get_one_outcome(
+    settings: Settings, fake: FakeProviders
+) -> None:
+    terms = [(bps, tax) for bps in (900, 1100, 1300, 1700) for tax in ("individual", "business")]
+    with live_server(settings) as (base_url, ledger):
+
+        def put(job: tuple[int, str]) -> httpx.Response:
+            return httpx.put(
+                f"{base_url}/api/admin/trainers/{TRAINER}/settlement-profile",
+                json={"commission_bps": job[0], "tax_type": job[1]},
+                headers=ADMIN,
+                timeout=30,
+            )
+
+        with ThreadPoolExecutor(max_workers=len(terms)) as pool:
+            answers = list(pool.map(put, terms))
+        assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+        # Each answer is its own terms (each was decided on the latest version): no lost
+        # update, one event per request.
+        assert [(a.json()["commission_bps"], a.json()["tax_type"]) for a in answers] == terms
+        assert event_topics(ledger) == ["Set"] + ["Changed"] * (len(terms) - 1)
+        assert len({a.json()["position"] for a in answers}) == len(terms)  # one event each

@@ -300,6 +300,19 @@ class PaymentLedger(Application[UUID]):
             loaded,
         )
 
+    def record_unrepresentable(
+        self,
+        payment_id: UUID,
+        attempted: str,
+        reason: str,
+        delivery: Delivery | None = None,
+        loaded: Payment | None = None,
+    ) -> CommandResult:
+        """Record a provider report the ledger cannot represent (a paid Stripe session in a
+        currency neither the order's nor converted from it) as a TransitionRejected: no money
+        or status changes, auditors and admins see it, and the provider is not made to retry."""
+        return self._change(payment_id, lambda p: p.refuse(attempted, reason), delivery, loaded)
+
     def mark_notification_read(self, notification_id: UUID, trainer_id: str) -> int | None:
         """Mark a trainer's notification read; returns the position, or None if it already was."""
         try:

@@ -264,6 +264,10 @@ class Payment(Aggregate):
         )
         return True
 
+    def refuse(self, attempted: str, reason: str) -> bool:
+        """Record a provider report that cannot be represented; changes no money or status."""
+        return self._reject(attempted, reason)
+
     def _reject(self, attempted: str, reason: str) -> bool:
         self._transition_rejected(attempted=attempted, from_status=self.status.value, reason=reason)
         return True

@@ -271,6 +271,7 @@ class FakeProviders:
         self._stripe_list_hold: int | None = None
         self._stripe_failures: list[_Failure] = []
         self._stripe_idempotency: dict[str, tuple[bytes, _Response]] = {}
+        self._stripe_disputes: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ recording
 
@@ -493,6 +494,49 @@ class FakeProviders:
         """The next refund created through the API gets `status` (e.g. ``pending``)."""
         with self._lock:
             self._stripe_refund_statuses.append(status)
+
+    def stripe_charge(self, payment_intent: str) -> dict[str, Any]:
+        """The charge of a session's PaymentIntent, as `GET /v1/charges/{id}` answers it."""
+        with self._lock:
+            session = self._stripe_session_of(payment_intent)
+            assert session is not None, f"no Checkout Session has {payment_intent}"
+            return self._stripe_charge_of(session)
+
+    def stripe_dispute(
+        self, payment_intent: str, amount: int | None = None, reason: str = "fraudulent"
+    ) -> dict[str, Any]:
+        """The customer's bank disputes the charge (default: all of it); status needs_response."""
+        with self._lock:
+            session = self._stripe_session_of(payment_intent)
+            assert session is not None, f"no Checkout Session has {payment_intent}"
+            dispute: dict[str, Any] = {
+                "id": _stripe_id("dp"),
+                "object": "dispute",
+                "amount": int(session["amount_total"]) if amount is None else amount,
+                "balance_transactions": [],
+                "charge": "ch_" + payment_intent.removeprefix("pi_"),
+                "created": int(time.time()),
+                "currency": session["currency"],
+                "is_charge_refundable": False,
+                "livemode": False,
+                "metadata": {},
+                "payment_intent": payment_intent,
+                "reason": reason,
+                "status": "needs_response",
+            }
+            self._stripe_disputes.append(dispute)
+            return copy.deepcopy(dispute)
+
+    def stripe_close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+        """End a dispute: ``won``, ``lost`` or ``warning_closed``."""
+        with self._lock:
+            dispute = next(d for d in self._stripe_disputes if d["id"] == dispute_id)
+            dispute["status"] = status
+            return copy.deepcopy(dispute)
+
+    def stripe_disputes(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._stripe_disputes)
 
     def stripe_hold_refund_lists(self, until: int | None) -> None:
         """Hold each refunds list request (up to 5 s) until the fake holds `until` refunds, so
@@ -878,6 +922,17 @@ class FakeProviders:
             return _Response(200, copy.deepcopy(session))
         if method == "GET" and parts == ["checkout", "sessions"]:
             return self._stripe_list_sessions(form)
+        if method == "GET" and len(parts) == 2 and parts[0] == "charges":
+            found = [
+                s
+                for s in self._stripe_sessions.values()
+                if "ch_" + str(s["payment_intent"]).removeprefix("pi_") == parts[1]
+            ]
+            if not found:
+                return self._stripe_error(
+                    404, f"No such charge: '{parts[1]}'", "resource_missing", "id"
+                )
+            return _Response(200, self._stripe_charge_of(found[-1]))
         if method == "GET" and parts == ["refunds"]:
             return self._stripe_list_refunds(form)
         if method == "POST" and parts == ["refunds"]:
@@ -998,6 +1053,34 @@ class FakeProviders:
             "url": "/v1/checkout/sessions",
         }
         return _Response(200, copy.deepcopy(body))
+
+    def _stripe_charge_of(self, session: dict[str, Any]) -> dict[str, Any]:
+        """The session's charge: our order id in its metadata (as the Checkout Session's
+        `payment_intent_data.metadata` puts it), refunds and disputes as the fake holds them."""
+        pi = str(session["payment_intent"])
+        charge_id = "ch_" + pi.removeprefix("pi_")
+        amount = int(session["amount_total"])
+        refunded = amount - self._stripe_refundable(session)
+        order_id = session["metadata"].get("order_id") or session["client_reference_id"]
+        paid = session["payment_status"] == "paid"
+        return {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_captured": amount if paid else 0,
+            "amount_refunded": refunded,
+            "captured": paid,
+            "created": session["created"],
+            "currency": session["currency"],
+            "disputed": any(d["charge"] == charge_id for d in self._stripe_disputes),
+            "livemode": False,
+            "metadata": {"order_id": order_id} if order_id else {},
+            "paid": paid,
+            "payment_intent": pi,
+            "payment_method_details": {"type": "card"},
+            "refunded": refunded >= amount,
+            "status": "succeeded" if paid else "pending",
+        }
 
     def _stripe_session_of(self, payment_intent: str) -> dict[str, Any] | None:
         sessions = self._stripe_sessions.values()

@@ -7,6 +7,7 @@ keyed by the event id; refunds are created with the admin's idempotency key.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -14,10 +15,10 @@ from typing import Any
 
 import stripe
 
-from api.errors import ApiError
 from api.providers.base import RefundResult, SettlementLine, WebhookRequest, header, refund_outcome
 from api.providers.stripe_api import (
-    check_amount,
+    captured,
+    charge_id_of,
     created_at,
     make_client,
     order_id_of,
@@ -26,8 +27,9 @@ from api.providers.stripe_api import (
     succeeded_refunds,
     verify_event,
 )
+from api.providers.stripe_disputes import ChargeReports, charge_order_id
 from api.providers.webhooks import DeliveryLog, WebhookOutcome, ignored, outcome_of
-from ledger.application import Approval, CommandResult, Delivery, PaymentLedger, PaymentOrder
+from ledger.application import CommandResult, Delivery, PaymentLedger, PaymentOrder
 from ledger.errors import LedgerError, NotFoundError, ProviderUnavailableError
 from ledger.payment import Payment, Provider
 from ledger.settings import Settings
@@ -61,13 +63,19 @@ class StripePayments:
         self.ledger = ledger
         self.client = client
         self.webhook_secret = webhook_secret
+        later = ChargeReports(ledger, self.list_refunds)
+        # charge.dispute.funds_withdrawn / funds_reinstated are left unhandled (ignored):
+        # the dispute's close decides the money.
         self._handlers: dict[str, Handler] = {
             "checkout.session.completed": self._session_completed,
             "checkout.session.async_payment_succeeded": self._session_completed,
             "checkout.session.async_payment_failed": self._session_failed,
             "checkout.session.expired": self._session_expired,
             "payment_intent.payment_failed": self._intent_failed,
-            "charge.refunded": self._charge_refunded,
+            "charge.refunded": later.charge_refunded,
+            "charge.refund.updated": later.refund_updated,
+            "charge.dispute.created": later.dispute_created,
+            "charge.dispute.closed": later.dispute_closed,
         }
 
     def close(self) -> None:
@@ -110,11 +118,16 @@ class StripePayments:
     def _apply_session(
         self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery | None
     ) -> CommandResult:
-        check_amount(payment, session.get("amount_total"), session.get("currency"))
         if session.get("payment_status") == "paid":
+            taken = captured(payment, session)
+            if taken.refusal:
+                return self.ledger.record_unrepresentable(
+                    payment.id, "completed", taken.refusal, delivery, loaded=payment
+                )
             intent = payment_intent_id(session) or str(session.get("id"))
+            method = payment_method(session)
             return self.ledger.complete(
-                payment.id, intent, payment_method(session), at, delivery, loaded=payment
+                payment.id, intent, method, at, delivery, payment, taken.amount, taken.reason
             )
         if session.get("status") == "expired":
             return self.ledger.cancel(
@@ -215,7 +228,7 @@ class StripePayments:
         if handler is None:
             return ignored("unhandled_type")
         obj = event["data"]["object"]
-        order_id = order_id_of(obj)
+        order_id = self._order_id(obj)
         try:
             if order_id is None:
                 raise NotFoundError("the object names no order")
@@ -226,20 +239,31 @@ class StripePayments:
         delivery = Delivery(self.name, event["id"], event["type"])
         return handler(payment, obj, created_at(event), delivery)
 
+    def _order_id(self, obj: dict[str, Any]) -> str | None:
+        """Sessions, charges and our own refunds carry the order id; a dispute (or a refund
+        made in the Dashboard) names only its charge, which carries it."""
+        order_id, charge = order_id_of(obj), charge_id_of(obj)
+        if order_id is None and charge and obj.get("object") in ("dispute", "refund"):
+            order_id = charge_order_id(self.require_client(), charge)
+        return order_id
+
     def _session_completed(
         self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
     ) -> WebhookOutcome:
-        check_amount(payment, session.get("amount_total"), session.get("currency"))
+        # Unpaid, expired and failed sessions carry no money: their amount is not checked.
         if session.get("payment_status") != "paid":
             # Delayed methods (bank debits) complete later with async_payment_succeeded.
             reason = f"payment_status {session.get('payment_status')}"
             return WebhookOutcome("unchanged", payment.id, payment.status, reason=reason)
-        return outcome_of(self._apply_session(payment, session, at, delivery), {"completed"})
+        outcome = outcome_of(self._apply_session(payment, session, at, delivery), {"completed"})
+        refusal = captured(payment, session).refusal
+        if outcome.outcome == "rejected" and refusal:
+            return dataclasses.replace(outcome, reason=refusal)
+        return outcome
 
     def _session_failed(
         self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
     ) -> WebhookOutcome:
-        check_amount(payment, session.get("amount_total"), session.get("currency"))
         message = "the delayed payment of the Checkout Session failed"
         result = self.ledger.fail(
             payment.id, "async_payment_failed", message, at, delivery, loaded=payment
@@ -249,7 +273,6 @@ class StripePayments:
     def _session_expired(
         self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery
     ) -> WebhookOutcome:
-        check_amount(payment, session.get("amount_total"), session.get("currency"))
         result = self.ledger.cancel(
             payment.id, "checkout session expired", at, delivery, loaded=payment
         )
@@ -258,41 +281,11 @@ class StripePayments:
     def _intent_failed(
         self, payment: Payment, intent: dict[str, Any], at: datetime, delivery: Delivery
     ) -> WebhookOutcome:
-        check_amount(payment, intent.get("amount"), intent.get("currency"))
         error = intent.get("last_payment_error") or {}
         code = str(error.get("code") or "payment_failed")
         message = str(error.get("message") or "the payment failed")
         result = self.ledger.fail(payment.id, code, message, at, delivery, loaded=payment)
         return outcome_of(result, {"failed"})
-
-    def _charge_refunded(
-        self, payment: Payment, charge: dict[str, Any], at: datetime, delivery: Delivery
-    ) -> WebhookOutcome:
-        check_amount(payment, charge.get("amount"), charge.get("currency"))
-        total = charge.get("amount_refunded")
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
-            raise ApiError(400, "invalid_event", "charge.amount_refunded is not an amount")
-        # A refund proves the charge succeeded, should its completion arrive later.
-        method = (charge.get("payment_method_details") or {}).get("type") or "card"
-        approval = Approval(payment_intent_id(charge) or str(charge.get("id")), method, at)
-        # Each refund under its own re_ id, from Stripe's list (not amount_refunded: a total
-        # that names no refund), so one seen by an admin request or a redelivery counts once.
-        listed = succeeded_refunds(self._refunds_of(charge))
-        result = self.ledger.record_listed_refunds(
-            payment.id, listed, approval, delivery, loaded=payment
-        )
-        return outcome_of(result, {"completed", "partially_refunded", "refunded"})
-
-    def _refunds_of(self, charge: dict[str, Any]) -> list[dict[str, Any]]:
-        # The charge carries its refunds only on API versions before 2022-11-15 or when the
-        # endpoint expands them (https://docs.stripe.com/changelog/2022-11-15/deprecates-charges-auto-expand).
-        embedded = charge.get("refunds")
-        if isinstance(embedded, dict) and embedded.get("has_more") is False:
-            return [r for r in embedded.get("data") or [] if isinstance(r, dict)]
-        intent = payment_intent_id(charge)
-        return self.list_refunds(
-            {"payment_intent": intent} if intent else {"charge": str(charge.get("id"))}
-        )
 
 
 def _unavailable(what: str, exc: stripe.StripeError) -> ProviderUnavailableError:

@@ -7,6 +7,7 @@ https://docs.stripe.com/api/events/types (the objects each event type carries).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +67,58 @@ def payment_intent_id(obj: dict[str, Any]) -> str | None:
 
 def payment_method(session: dict[str, Any]) -> str:
     return ", ".join(session.get("payment_method_types") or ["card"])
+
+
+@dataclass(frozen=True)
+class Captured:
+    """What a paid Checkout Session took, in the order's currency: `amount` with the
+    `reason` it differs from the order's (if it does), or `refusal` when no amount in the
+    order's currency can be named (the ledger records the report, changing no money)."""
+
+    amount: int
+    reason: str = "amount differs"
+    refusal: str | None = None
+
+
+def captured(payment: Payment, session: dict[str, Any]) -> Captured:
+    """Money Stripe really moved is never refused (README, "Provider truth"): a discount
+    (`total_details.amount_discount`) or the older Adaptive Pricing shape, where the session
+    is in the customer's currency and `currency_conversion` names the merchant's amount
+    (https://docs.stripe.com/payments/checkout/adaptive-pricing)."""
+    amount, currency = session.get("amount_total"), _upper(session.get("currency"))
+    conversion = session.get("currency_conversion")
+    reason = "amount differs"
+    if currency != payment.currency and isinstance(conversion, dict):
+        amount, currency = conversion.get("amount_total"), _upper(conversion.get("source_currency"))
+        reason = "currency_conversion"
+    elif isinstance(amount, int) and amount + _discount(session) == payment.ordered_amount:
+        reason = "discount"
+    if currency != payment.currency:
+        refusal = (
+            f"Stripe reports {session.get('amount_total')} {_upper(session.get('currency'))},"
+            f" which is neither the payment's {payment.currency} nor a conversion from it"
+        )
+        return Captured(payment.amount, refusal=refusal)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ApiError(400, "invalid_event", "the Checkout Session's amount_total is not an amount")
+    return Captured(amount, reason)
+
+
+def _discount(session: dict[str, Any]) -> int:
+    value = (session.get("total_details") or {}).get("amount_discount")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _upper(currency: Any) -> str:
+    return str(currency or "").upper()
+
+
+def charge_id_of(obj: dict[str, Any]) -> str | None:
+    """The charge a dispute or a refund belongs to (an id, or the expanded object)."""
+    charge = obj.get("charge")
+    if isinstance(charge, dict):
+        charge = charge.get("id")
+    return str(charge) if charge else None
 
 
 def check_amount(payment: Payment, amount: Any, currency: Any) -> None:

@@ -1,0 +1,161 @@
+"""Stripe's later word on a paid charge: refunds (made, failed later, succeeded later) and
+disputes (chargebacks), each mapped onto one ledger command.
+
+A dispute names only its charge, and a refund made in the Dashboard carries no metadata: the
+charge, read from Stripe, carries the order id (`charge_order_id`).
+Disputes: https://docs.stripe.com/disputes/how-disputes-work (`lost` is a chargeback);
+refunds that fail after succeeding: https://docs.stripe.com/refunds#failed-refunds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import stripe
+
+from api.errors import ApiError
+from api.providers.stripe_api import (
+    check_amount,
+    order_id_of,
+    payment_intent_id,
+    succeeded_refunds,
+)
+from api.providers.webhooks import WebhookOutcome, outcome_of
+from ledger.application import Approval, Delivery, PaymentLedger
+from ledger.errors import ProviderUnavailableError
+from ledger.payment import Payment, Status
+
+log = logging.getLogger("ledger.stripe")
+
+ListRefunds = Callable[[dict[str, str]], list[dict[str, Any]]]
+# Where a paid payment may be once a refund or a dispute has moved on.
+PAID = frozenset({Status.COMPLETED, Status.PARTIALLY_REFUNDED, Status.REFUNDED})
+# A refund in these states gave the money back to the charge (Stripe reverses it).
+UNDONE = ("failed", "canceled")
+
+
+def charge_order_id(client: stripe.StripeClient, charge_id: str) -> str | None:
+    """The order id the charge carries; None for a charge this account does not have.
+    Stripe unreachable is a 502 (Stripe retries the delivery), never an ignored delivery."""
+    try:
+        charge = client.v1.charges.retrieve(charge_id).to_dict()
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status == 404:
+            return None
+        raise _unavailable(f"charge {charge_id}", exc) from exc
+    except stripe.StripeError as exc:
+        raise _unavailable(f"charge {charge_id}", exc) from exc
+    return order_id_of(charge)
+
+
+class ChargeReports:
+    """Webhook handlers for what happens to a charge after it was paid."""
+
+    def __init__(self, ledger: PaymentLedger, list_refunds: ListRefunds) -> None:
+        self.ledger = ledger
+        self.list_refunds = list_refunds
+
+    def charge_refunded(
+        self, payment: Payment, charge: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        check_amount(payment, charge.get("amount"), charge.get("currency"))
+        total = charge.get("amount_refunded")
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise ApiError(400, "invalid_event", "charge.amount_refunded is not an amount")
+        # A refund proves the charge succeeded, should its completion arrive later.
+        method = (charge.get("payment_method_details") or {}).get("type") or "card"
+        approval = Approval(payment_intent_id(charge) or str(charge.get("id")), method, at)
+        # Each refund under its own re_ id, from Stripe's list (not amount_refunded: a total
+        # that names no refund), so one seen by an admin request or a redelivery counts once.
+        listed = succeeded_refunds(self._refunds_of(charge))
+        result = self.ledger.record_listed_refunds(
+            payment.id, listed, approval, delivery, loaded=payment
+        )
+        return outcome_of(result, {"completed", "partially_refunded", "refunded"})
+
+    def _refunds_of(self, charge: dict[str, Any]) -> list[dict[str, Any]]:
+        # The charge carries its refunds only on API versions before 2022-11-15 or when the
+        # endpoint expands them (https://docs.stripe.com/changelog/2022-11-15/deprecates-charges-auto-expand).
+        embedded = charge.get("refunds")
+        if isinstance(embedded, dict) and embedded.get("has_more") is False:
+            return [r for r in embedded.get("data") or [] if isinstance(r, dict)]
+        intent = payment_intent_id(charge)
+        return self.list_refunds(
+            {"payment_intent": intent} if intent else {"charge": str(charge.get("id"))}
+        )
+
+    def refund_updated(
+        self, payment: Payment, refund: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        """`charge.refund.updated`: failed or canceled undoes that refund (one the ledger
+        never counted is unchanged); succeeded records it as Stripe's list has it now (so a
+        stale `succeeded` delivered after its `failed` counts nothing); pending waits."""
+        status = str(refund.get("status"))
+        if status in UNDONE:
+            reason = str(refund.get("failure_reason") or f"refund {status} at Stripe")
+            result = self.ledger.fail_refund(
+                payment.id, str(refund["id"]), reason, at, delivery, loaded=payment
+            )
+            return outcome_of(result, set(Status))
+        if status == "succeeded":
+            intent = payment_intent_id(refund)
+            filters = {"payment_intent": intent} if intent else {"charge": str(refund["charge"])}
+            listed = succeeded_refunds(self.list_refunds(filters))
+            result = self.ledger.record_listed_refunds(
+                payment.id, listed, None, delivery, loaded=payment
+            )
+            return outcome_of(result, PAID)
+        reason = f"refund {status}: counted once it succeeds"
+        return WebhookOutcome("unchanged", payment.id, payment.status, reason=reason)
+
+    def dispute_created(
+        self, payment: Payment, dispute: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        result = self.ledger.open_dispute(
+            payment.id,
+            str(dispute["id"]),
+            disputed_amount(payment, dispute),
+            str(dispute.get("reason") or "disputed"),
+            at,
+            delivery,
+            loaded=payment,
+        )
+        return outcome_of(result, {"disputed"})
+
+    def dispute_closed(
+        self, payment: Payment, dispute: dict[str, Any], at: datetime, delivery: Delivery
+    ) -> WebhookOutcome:
+        """`status` won / warning_closed → the status before the dispute; lost → a
+        chargeback. A close delivered before its created opens the dispute first, so the
+        created, when it comes, finds it closed (unchanged) instead of opening it for good."""
+        dispute_id, amount = str(dispute["id"]), disputed_amount(payment, dispute)
+        loaded: Payment | None = payment
+        known = dispute_id in payment.closed_dispute_ids or (
+            payment.dispute is not None and payment.dispute["dispute_id"] == dispute_id
+        )
+        if not known and payment.accepts("disputed"):
+            reason = str(dispute.get("reason") or "disputed")
+            self.ledger.open_dispute(payment.id, dispute_id, amount, reason, at, loaded=payment)
+            loaded = None  # saved: the close decides on the stored payment
+        result = self.ledger.close_dispute(
+            payment.id, dispute_id, str(dispute.get("status")), amount, at, delivery, loaded
+        )
+        return outcome_of(result, PAID)
+
+
+def disputed_amount(payment: Payment, dispute: dict[str, Any]) -> int:
+    """The dispute's amount in the payment's currency; a dispute in another currency (a
+    converted payment's presentment currency) is taken as all the customer still paid."""
+    amount = dispute.get("amount")
+    same = str(dispute.get("currency") or "").upper() == payment.currency
+    if same and isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
+        return amount
+    return payment.refundable_amount
+
+
+def _unavailable(what: str, exc: stripe.StripeError) -> ProviderUnavailableError:
+    log.warning("stripe %s: %r", what, exc)
+    return ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}")

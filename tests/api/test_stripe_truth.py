@@ -1,0 +1,304 @@
+"""What Stripe really did with the money, over HTTP on SQLite and PostgreSQL: discounted and
+currency-converted sessions, refunds that fail or succeed later, and disputes. Payloads are
+Stripe's published fixtures (tests/fixtures) with our order's ids and amounts."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger.application import PaymentLedger
+from tests.api.test_checkout import assert_error, stripe_body
+from tests.api.test_webhooks_stripe import deliver, deliver_raw, refund_event, session
+from tests.conftest import event_topics
+from tests.fake_providers import FakeProviders
+from tests.fixtures import load
+
+ADMIN = {"Authorization": "Bearer admin-token"}
+PI, CHARGE = "pi_1", "ch_1"  # the fake names a PaymentIntent's charge ch_ + its suffix
+
+
+@pytest.fixture
+def payment_id(client: TestClient) -> UUID:
+    created = client.post("/api/payments", json=stripe_body())  # order-s1, 4200 USD
+    assert created.status_code == 201, created.text
+    return UUID(created.json()["payment_id"])
+
+
+@pytest.fixture
+def paid(client: TestClient, fake: FakeProviders, payment_id: UUID) -> UUID:
+    answer = deliver(client, fake, "checkout.session.completed", session(fake), "evt_paid")
+    assert answer.json()["status"] == "completed", answer.text
+    return payment_id
+
+
+def fixture_event(name: str, event_id: str, **obj: Any) -> dict[str, Any]:
+    event = load(name)
+    event["id"] = event_id
+    event["data"]["object"].update(obj)
+    return event
+
+
+def outcome(answer: Any) -> tuple[str, str | None]:
+    assert answer.status_code == 200, answer.text
+    return answer.json()["outcome"], answer.json()["status"]
+
+
+# --- amounts that differ from the order --------------------------------------------
+
+
+def test_a_discounted_session_completes_with_the_captured_amount_and_records_why(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    event = load("checkout.session.completed.discount")  # 4200 - 700 = 3500 USD
+    assert outcome(deliver_raw(client, fake, event)) == ("applied", "completed")
+    payment = ledger.get_payment(payment_id)
+    assert (payment.amount, payment.ordered_amount) == (3500, 4200)
+    assert payment.discrepancy == {
+        "expected_amount": 4200,
+        "captured_amount": 3500,
+        "reason": "discount",
+    }
+    assert outcome(deliver_raw(client, fake, event)) == ("duplicate", "completed")
+    topics = event_topics(ledger)
+    assert topics.count("AmountDiscrepancyRecorded") == 1
+    assert topics.count("Completed") == 1 and topics.count("Sent") == 1  # the trainer, once
+
+    head = ledger.recorder.max_notification_id()
+    rows = client.get(
+        f"/api/admin/payments?discrepancy=true&min_position={head}", headers=ADMIN
+    ).json()["items"]
+    assert [(r["order_id"], r["amount"]) for r in rows] == [("order-s1", 3500)]
+
+
+def test_an_unexplained_amount_is_completed_as_captured_and_recorded_as_differing(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    obj = fake.stripe_session("cs_2", "order-s1", 4000, "usd", payment_intent=PI)
+    assert outcome(deliver(client, fake, "checkout.session.completed", obj)) == (
+        "applied",
+        "completed",
+    )
+    discrepancy = ledger.get_payment(payment_id).discrepancy
+    assert discrepancy is not None and discrepancy["reason"] == "amount differs"
+
+
+def test_a_converted_session_whose_source_amount_matches_completes_without_discrepancy(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    event = load("checkout.session.completed.currency_conversion")  # 3900 EUR from 4200 USD
+    assert outcome(deliver_raw(client, fake, event)) == ("applied", "completed")
+    payment = ledger.get_payment(payment_id)
+    assert (payment.amount, payment.currency, payment.discrepancy) == (4200, "USD", None)
+
+
+def test_a_converted_session_whose_source_amount_differs_records_the_conversion(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    event = load("checkout.session.completed.currency_conversion")
+    event["data"]["object"]["currency_conversion"]["amount_total"] = 4150
+    assert outcome(deliver_raw(client, fake, event)) == ("applied", "completed")
+    payment = ledger.get_payment(payment_id)
+    assert payment.amount == 4150
+    assert payment.discrepancy is not None
+    assert payment.discrepancy["reason"] == "currency_conversion"
+
+
+def test_a_currency_that_cannot_be_represented_is_acknowledged_as_rejected_and_recorded(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    euros = fake.stripe_session("cs_3", "order-s1", 4200, "eur", payment_intent=PI)
+    answer = deliver(client, fake, "checkout.session.completed", euros, "evt_eur")
+    assert outcome(answer) == ("rejected", "pending")  # 200: Stripe must not retry for days
+    assert "EUR" in answer.json()["reason"]
+    assert event_topics(ledger).count("TransitionRejected") == 1
+    again = deliver(client, fake, "checkout.session.completed", euros, "evt_eur")
+    assert outcome(again) == ("duplicate", "pending")
+    payment = ledger.get_payment(payment_id)
+    assert (payment.status, payment.amount, payment.discrepancy) == ("pending", 4200, None)
+
+
+def test_the_confirm_route_completes_a_differing_amount_as_captured(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    fake.stripe_session("cs_d", "order-s1", 3500, "usd", payment_intent=PI)
+    answer = client.post("/api/payments/stripe/confirm", json={"session_id": "cs_d"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "completed"
+    assert ledger.get_payment(payment_id).amount == 3500
+
+
+def test_the_confirm_route_records_a_currency_it_cannot_represent_and_stays_pending(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    fake.stripe_session("cs_e", "order-s1", 4200, "eur", payment_intent=PI)
+    answer = client.post("/api/payments/stripe/confirm", json={"session_id": "cs_e"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "pending"
+    assert event_topics(ledger)[-1] == "TransitionRejected"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "overrides"),
+    [
+        ("checkout.session.expired", {"payment_status": "unpaid", "status": "expired"}),
+        ("checkout.session.async_payment_failed", {"payment_status": "unpaid"}),
+        ("checkout.session.completed", {"payment_status": "unpaid"}),
+    ],
+)
+def test_sessions_that_carry_no_money_are_not_refused_for_their_amount(
+    client: TestClient,
+    fake: FakeProviders,
+    payment_id: UUID,
+    event_type: str,
+    overrides: dict[str, Any],
+) -> None:
+    obj = fake.stripe_session("cs_4", "order-s1", 3500, "usd", payment_intent=PI, **overrides)
+    answer = deliver(client, fake, event_type, obj)
+    assert answer.status_code == 200, answer.text
+
+
+# --- refunds that fail or succeed later --------------------------------------------
+
+
+def refund_updated(event_id: str, refund: dict[str, Any], status: str) -> dict[str, Any]:
+    return fixture_event(
+        "charge.refund.updated",
+        event_id,
+        id=refund["id"],
+        amount=refund["amount"],
+        charge=refund["charge"],
+        payment_intent=refund["payment_intent"],
+        metadata=refund["metadata"],
+        status=status,
+    )
+
+
+def test_a_refund_that_fails_later_is_undone(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    refund = fake.stripe_refund(PI, 1200)
+    refund["metadata"] = {"order_id": "order-s1"}  # as our refund requests name it
+    assert outcome(deliver_raw(client, fake, refund_event("evt_r1", 1200)))[1] == (
+        "partially_refunded"
+    )
+    fake.stripe_set_refund_status(refund["id"], "failed")
+    failed = refund_updated("evt_f1", refund, "failed")
+    assert outcome(deliver_raw(client, fake, failed)) == ("applied", "completed")
+    payment = ledger.get_payment(paid)
+    assert (payment.status, payment.refunded_amount) == ("completed", 0)
+    assert outcome(deliver_raw(client, fake, failed)) == ("duplicate", "completed")
+    # The charge.refunded redelivered under a new id does not count the failed refund again.
+    assert outcome(deliver_raw(client, fake, refund_event("evt_r2", 1200)))[0] == "unchanged"
+    assert ledger.get_payment(paid).refunded_amount == 0
+
+
+def test_a_dashboard_refund_failing_is_found_through_its_charge(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    refund = fake.stripe_refund(PI, 4200)  # made in the Dashboard: no metadata
+    deliver_raw(client, fake, refund_event("evt_r1", 4200))
+    assert ledger.get_payment(paid).status == "refunded"
+    fake.stripe_set_refund_status(refund["id"], "canceled")
+    answer = deliver_raw(client, fake, refund_updated("evt_f1", refund, "canceled"))
+    assert outcome(answer) == ("applied", "completed")
+    assert fake.calls("GET", f"/v1/charges/{CHARGE}")
+
+
+def test_a_refund_failed_before_it_was_recorded_is_unchanged_and_never_counted(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    refund = fake.stripe_refund(PI, 1200, status="failed")
+    assert outcome(deliver_raw(client, fake, refund_updated("evt_f1", refund, "failed"))) == (
+        "unchanged",
+        "completed",
+    )
+    late = deliver_raw(client, fake, refund_event("evt_r1", 1200))
+    assert outcome(late) == ("unchanged", "completed")
+    assert ledger.get_payment(paid).refunded_amount == 0
+
+
+def test_a_pending_refund_is_counted_when_its_update_says_it_succeeded(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    refund = fake.stripe_refund(PI, 1200, status="pending")
+    pending = deliver_raw(client, fake, refund_updated("evt_p", refund, "pending"))
+    assert outcome(pending) == ("unchanged", "completed")
+    fake.stripe_set_refund_status(refund["id"], "succeeded")
+    succeeded = deliver_raw(client, fake, refund_updated("evt_s", refund, "succeeded"))
+    assert outcome(succeeded) == ("applied", "partially_refunded")
+    assert ledger.get_payment(paid).refunded_amount == 1200
+
+
+# --- disputes ------------------------------------------------------------------------
+
+
+def dispute_event(kind: str, event_id: str, dispute: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: dispute[k] for k in ("id", "amount", "charge", "payment_intent", "status")}
+    return fixture_event(f"charge.dispute.{kind}", event_id, **fields)
+
+
+def test_a_dispute_holds_the_payment_and_a_lost_one_is_a_chargeback(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    dispute = fake.stripe_dispute(PI)
+    created = dispute_event("created", "evt_d1", dispute)
+    assert outcome(deliver_raw(client, fake, created)) == ("applied", "disputed")
+    assert outcome(deliver_raw(client, fake, created)) == ("duplicate", "disputed")
+    refused = client.post(
+        f"/api/admin/payments/{paid}/refunds",
+        json={"reason": "customer asked"},
+        headers={**ADMIN, "Idempotency-Key": "k1"},
+    )
+    assert_error(refused, 409, "disputed")
+    assert fake.calls("POST", "/v1/refunds") == []
+    head = ledger.recorder.max_notification_id()
+    before = client.get(f"/api/admin/stats?min_position={head}", headers=ADMIN).json()
+
+    lost = dispute_event("closed", "evt_d2", fake.stripe_close_dispute(dispute["id"], "lost"))
+    answer = deliver_raw(client, fake, lost)
+    assert answer.json()["outcome"] == "applied"
+    payment = ledger.get_payment(paid)
+    assert (payment.chargeback_amount, payment.refundable_amount) == (4200, 0)
+    assert payment.dispute is None
+    assert outcome(deliver_raw(client, fake, lost))[0] == "duplicate"
+    head = ledger.recorder.max_notification_id()
+    after = client.get(f"/api/admin/stats?min_position={head}", headers=ADMIN).json()
+    assert before["disputed_count"] == 1 and after["disputed_count"] == 0
+    assert before["total_revenue"].get("USD") == 4200
+    assert after["total_revenue"].get("USD", 0) == 0
+
+
+def test_a_dispute_won_puts_the_payment_back(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    dispute = fake.stripe_dispute(PI)
+    deliver_raw(client, fake, dispute_event("created", "evt_d1", dispute))
+    won = dispute_event("closed", "evt_d2", fake.stripe_close_dispute(dispute["id"], "won"))
+    assert outcome(deliver_raw(client, fake, won)) == ("applied", "completed")
+    payment = ledger.get_payment(paid)
+    assert (payment.chargeback_amount, payment.refunded_amount) == (0, 0)
+
+
+def test_a_dispute_closed_before_its_creation_arrives_ends_closed(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    dispute = fake.stripe_dispute(PI, amount=1500)
+    created = dispute_event("created", "evt_d1", dispute)
+    lost = dispute_event("closed", "evt_d2", fake.stripe_close_dispute(dispute["id"], "lost"))
+    assert outcome(deliver_raw(client, fake, lost)) == ("applied", "partially_refunded")
+    assert outcome(deliver_raw(client, fake, created)) == ("unchanged", "partially_refunded")
+    payment = ledger.get_payment(paid)
+    assert (payment.chargeback_amount, payment.dispute) == (1500, None)
+
+
+def test_a_dispute_is_not_ignored_when_stripe_cannot_say_whose_charge_it_is(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    created = dispute_event("created", "evt_d1", fake.stripe_dispute(PI))
+    fake.stripe_fail_next(500)
+    assert_error(deliver_raw(client, fake, created), 502)
+    assert outcome(deliver_raw(client, fake, created)) == ("applied", "disputed")

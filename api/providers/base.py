@@ -76,6 +76,12 @@ class PaymentProvider(Protocol):
         """Verify one delivery (signature, secret or re-read) and apply it exactly once."""
         ...
 
+    def apply_verified(self, body: bytes) -> WebhookOutcome:
+        """Apply a delivery that was verified when it arrived (a parked one, released when
+        its order is initiated): not verified again, since it is older than any signature
+        tolerance, and exactly once, under the same receipt as `handle_webhook`."""
+        ...
+
     def refund(self, payment: Payment, amount: int | None, reason: str, key: str) -> RefundResult:
         """Ask the provider to return `amount` (None: all that is left) under idempotency
         `key`, and record every refund it reports."""

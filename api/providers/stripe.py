@@ -16,6 +16,7 @@ from typing import Any
 import stripe
 
 from api.providers.base import RefundResult, SettlementLine, WebhookRequest, header, refund_outcome
+from api.providers.parking import ParkingDeliveryLog, release_parked
 from api.providers.stripe_api import (
     captured,
     charge_id_of,
@@ -28,9 +29,10 @@ from api.providers.stripe_api import (
     verify_event,
 )
 from api.providers.stripe_disputes import ChargeReports, charge_order_id
-from api.providers.webhooks import DeliveryLog, WebhookOutcome, ignored, outcome_of
+from api.providers.webhooks import WebhookOutcome, ignored, outcome_of, parse_json_object
 from ledger.application import CommandResult, Delivery, PaymentLedger, PaymentOrder
 from ledger.errors import LedgerError, NotFoundError, ProviderUnavailableError
+from ledger.parking import park
 from ledger.payment import Payment, Provider
 from ledger.settings import Settings
 
@@ -217,25 +219,33 @@ class StripePayments:
 
     def handle_webhook(self, request: WebhookRequest) -> WebhookOutcome:
         """Verify one delivery on its raw bytes and apply it once (the event id is the key)."""
-        with DeliveryLog(self.name) as delivery:
+        with ParkingDeliveryLog(self.name) as delivery:
             signature = header(request, "Stripe-Signature")
             event = verify_event(request.body, signature, self.webhook_secret)
             delivery.identify(event["id"], event["type"])
-            return delivery.finish(self._dispatch(event))
+            return delivery.finish(self._dispatch(event, request.body))
 
-    def _dispatch(self, event: dict[str, Any]) -> WebhookOutcome:
+    def apply_verified(self, body: bytes) -> WebhookOutcome:
+        """Apply a delivery verified when it arrived (a parked one: older than the signature
+        tolerance by now), once, under its event id's receipt like the webhook."""
+        with ParkingDeliveryLog(self.name) as delivery:
+            event = parse_json_object(body)  # its shape was checked with its signature
+            delivery.identify(event["id"], event["type"])
+            return delivery.finish(self._dispatch(event, body))
+
+    def _dispatch(self, event: dict[str, Any], body: bytes) -> WebhookOutcome:
         handler = self._handlers.get(event["type"])
         if handler is None:
             return ignored("unhandled_type")
         obj = event["data"]["object"]
         order_id = self._order_id(obj)
-        try:
-            if order_id is None:
-                raise NotFoundError("the object names no order")
-            payment = self.ledger.find_payment(Provider.STRIPE, order_id)
-        except NotFoundError:
+        if order_id is None:
             # Not 404: Stripe would retry for three days a payment we will never know.
             return ignored("unknown_order")
+        try:
+            payment = self.ledger.find_payment(Provider.STRIPE, order_id)
+        except NotFoundError:
+            return self._park(order_id, event, body)
         delivery = Delivery(self.name, event["id"], event["type"])
         return handler(payment, obj, created_at(event), delivery)
 
@@ -246,6 +256,16 @@ class StripePayments:
         if order_id is None and charge and obj.get("object") in ("dispute", "refund"):
             order_id = charge_order_id(self.require_client(), charge)
         return order_id
+
+    def _park(self, order_id: str, event: dict[str, Any], body: bytes) -> WebhookOutcome:
+        """Keep a delivery that beat its order's initiate; applied when the order is."""
+        park(self.ledger, self.name, order_id, event["id"], event["type"], body.decode())
+        # The initiate may have looked for parked deliveries just before this one was
+        # stored: then release it now (whoever releases it, it applies once).
+        if Payment.create_id(self.name, order_id) in self.ledger.repository:
+            release_parked(self.ledger, self, order_id)
+        reason = f"order {order_id} is not initiated yet: applied when it is"
+        return WebhookOutcome("parked", reason=reason)
 
     def _session_completed(
         self, payment: Payment, session: dict[str, Any], at: datetime, delivery: Delivery

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.deps import ServicesDep
+from api.providers.parking import initiated_after_release
 from api.providers.stripe import StripePayments
 from api.providers.toss import TossPayments
 from api.schemas import NewPayment, PaymentCreated, PaymentStatus, StripeConfirm, TossConfirm
@@ -21,9 +22,13 @@ def _status(result: CommandResult) -> PaymentStatus:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PaymentCreated)
 def initiate_payment(body: NewPayment, services: ServicesDep, response: Response) -> PaymentCreated:
+    """Start a payment; deliveries its provider sent before (parked) are applied now, so the
+    answer's status and position include them."""
     order = PaymentOrder(**{**body.model_dump(), "booking_date": body.booking_date.isoformat()})
-    services.providers.get(order.provider).check_order(order)
-    result = services.ledger.initiate(order)
+    provider = services.providers.get(order.provider)
+    provider.check_order(order)
+    initiated = services.ledger.initiate(order)
+    result = initiated_after_release(services.ledger, provider, order.order_id, initiated)
     if not result.appended:
         response.status_code = status.HTTP_200_OK
     return PaymentCreated(

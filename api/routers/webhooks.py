@@ -26,7 +26,12 @@ RawBody = Annotated[bytes, Depends(raw_body)]
 
 class WebhookReceived(BaseModel):
     received: bool = True
-    outcome: str = Field(description="applied, rejected, duplicate, unchanged or ignored")
+    outcome: str = Field(
+        description=(
+            "applied, rejected, duplicate, unchanged, ignored, or parked (Stripe: a verified"
+            " delivery for an order not initiated yet, applied when it is)"
+        )
+    )
     payment_id: UUID | None = None
     status: str | None = None
     position: int | None = Field(None, description="Event-store position, when appended")

@@ -46,17 +46,24 @@ class LocalPay:
             expected = sign(request.body)
             if not hmac.compare_digest(header(request, "LocalPay-Signature") or "", expected):
                 raise ApiError(400, "invalid_signature", "LocalPay-Signature does not match")
-            event = json.loads(request.body)
-            log_line.identify(event["id"], event["type"])
-            if event["type"] != "payment.paid":
-                return log_line.finish(ignored("unhandled_type"))
-            payment = self.ledger.find_payment(self.name, event["order_id"])
-            delivery = Delivery(self.name, event["id"], event["type"])
-            at = datetime.now(UTC)
-            result = self.ledger.complete(
-                payment.id, event["charge_id"], "konbini", at, delivery, loaded=payment
-            )
-            return log_line.finish(outcome_of(result, {"completed"}))
+            return log_line.finish(self._apply(request.body, log_line))
+
+    def apply_verified(self, body: bytes) -> WebhookOutcome:
+        with DeliveryLog(self.name) as log_line:
+            return log_line.finish(self._apply(body, log_line))
+
+    def _apply(self, body: bytes, log_line: DeliveryLog) -> WebhookOutcome:
+        event = json.loads(body)
+        log_line.identify(event["id"], event["type"])
+        if event["type"] != "payment.paid":
+            return ignored("unhandled_type")
+        payment = self.ledger.find_payment(self.name, event["order_id"])
+        delivery = Delivery(self.name, event["id"], event["type"])
+        at = datetime.now(UTC)
+        result = self.ledger.complete(
+            payment.id, event["charge_id"], "konbini", at, delivery, loaded=payment
+        )
+        return outcome_of(result, {"completed"})
 
     def refund(self, payment: Payment, amount: int | None, reason: str, key: str) -> RefundResult:
         refunded = amount if amount is not None else payment.refundable_amount

@@ -104,8 +104,9 @@ class ChargeReports:
             intent = payment_intent_id(refund)
             filters = {"payment_intent": intent} if intent else {"charge": str(refund["charge"])}
             listed = succeeded_refunds(self.list_refunds(filters))
+            approval = Approval(intent or str(refund["charge"]), "card", at)
             result = self.ledger.record_listed_refunds(
-                payment.id, listed, None, delivery, loaded=payment
+                payment.id, listed, approval, delivery, loaded=payment
             )
             return outcome_of(result, PAID)
         reason = f"refund {status}: counted once it succeeds"
@@ -114,6 +115,7 @@ class ChargeReports:
     def dispute_created(
         self, payment: Payment, dispute: dict[str, Any], at: datetime, delivery: Delivery
     ) -> WebhookOutcome:
+        loaded = self._paid_first(payment, dispute, at)
         result = self.ledger.open_dispute(
             payment.id,
             str(dispute["id"]),
@@ -121,7 +123,7 @@ class ChargeReports:
             str(dispute.get("reason") or "disputed"),
             at,
             delivery,
-            loaded=payment,
+            loaded,
         )
         return outcome_of(result, {"disputed"})
 
@@ -130,20 +132,40 @@ class ChargeReports:
     ) -> WebhookOutcome:
         """`status` won / warning_closed → the status before the dispute; lost → a
         chargeback. A close delivered before its created opens the dispute first, so the
-        created, when it comes, finds it closed (unchanged) instead of opening it for good."""
+        created, when it comes, finds it closed (unchanged) instead of opening it for good.
+        Refunds made before the dispute but delivered while it was open were refused then
+        (a disputed payment takes no refund): they are recorded from Stripe's list after it."""
         dispute_id, amount = str(dispute["id"]), disputed_amount(payment, dispute)
-        loaded: Payment | None = payment
+        intent = payment_intent_id(dispute)
+        filters = {"payment_intent": intent} if intent else {"charge": str(dispute["charge"])}
+        listed = succeeded_refunds(self.list_refunds(filters))  # before: 502 retries it all
+        loaded = self._paid_first(payment, dispute, at)
         known = dispute_id in payment.closed_dispute_ids or (
             payment.dispute is not None and payment.dispute["dispute_id"] == dispute_id
         )
-        if not known and payment.accepts("disputed"):
+        if not known and (loaded is None or payment.accepts("disputed")):
             reason = str(dispute.get("reason") or "disputed")
-            self.ledger.open_dispute(payment.id, dispute_id, amount, reason, at, loaded=payment)
+            self.ledger.open_dispute(payment.id, dispute_id, amount, reason, at, loaded=loaded)
             loaded = None  # saved: the close decides on the stored payment
         result = self.ledger.close_dispute(
             payment.id, dispute_id, str(dispute.get("status")), amount, at, delivery, loaded
         )
+        if result.appended and listed:
+            late = self.ledger.record_listed_refunds(payment.id, listed)
+            result = late if late.appended else result
         return outcome_of(result, PAID)
+
+    def _paid_first(
+        self, payment: Payment, dispute: dict[str, Any], at: datetime
+    ) -> Payment | None:
+        """A dispute proves the charge was paid (as a refund does): a payment whose completion
+        has not been delivered yet is completed first. None: the caller must reload."""
+        if not payment.accepts("completed"):
+            return payment
+        intent = payment_intent_id(dispute) or str(dispute.get("charge"))
+        method = (dispute.get("payment_method_details") or {}).get("type") or "card"
+        self.ledger.complete(payment.id, intent, str(method), at, loaded=payment)
+        return None
 
 
 def disputed_amount(payment: Payment, dispute: dict[str, Any]) -> int:

@@ -1,5 +1,6 @@
 """A randomised stream of genuine Stripe and Toss deliveries — completions, partial and full
-refunds, duplicates, any order — leaves every payment in the state the provider holds.
+refunds, refunds that fail later, disputes won and lost, duplicates, any order — leaves every
+payment in the state the provider holds.
 
 The fake providers are the truth: each payment is moved there first (as a customer, the
 provider's dashboard or an admin would), then every delivery that change caused is sent in a
@@ -97,7 +98,37 @@ class Stream:
             charge_refunded = refund_event(f"evt_r{n}_{step}", refunded, payment_intent=pi)
             charge_refunded["data"]["object"].update(amount=amount, metadata={"order_id": order})
             self.queue(("stripe", charge_refunded))
+        made = [r for r in self.fake.stripe_refunds() if r["payment_intent"] == pi]
+        if made and self.rng.random() < 0.3:
+            self._refund_fails(order, self.rng.choice(made), n)
+        if self.rng.random() < 0.35:
+            self._dispute(pi, amount, n)
         self.truths[order] = lambda: stripe_truth(self.fake, pi, amount)
+
+    def _refund_fails(self, order: str, refund: dict[str, Any], n: int) -> None:
+        """The bank returns a refund (an expired card): Stripe gives the money back to the
+        charge. Half of them made in the Dashboard, so found through their charge."""
+        self.fake.stripe_set_refund_status(refund["id"], "failed")
+        metadata = {"order_id": order} if self.rng.random() < 0.5 else {}
+        failed = {**refund, "status": "failed", "metadata": metadata}
+        self.queue(("stripe", event("charge.refund.updated", failed, f"evt_rf{n}")))
+
+    def _dispute(self, pi: str, amount: int, n: int) -> None:
+        """The customer's bank disputes what was not refunded (or part of it); the dispute
+        closes, won or lost. (One still open when a refund made before it is delivered
+        leaves that refund uncounted until it closes: test_stripe_truth, xfail.)"""
+        left = amount - sum(
+            r["amount"]
+            for r in self.fake.stripe_refunds()
+            if r["payment_intent"] == pi and r["status"] == "succeeded"
+        )
+        if left <= 0:
+            return
+        dispute = self.fake.stripe_dispute(pi, self.rng.randrange(1, left + 1))
+        self.queue(("stripe", event("charge.dispute.created", dispute, f"evt_dc{n}")))
+        status = self.rng.choice(["won", "lost"])
+        closed = self.fake.stripe_close_dispute(dispute["id"], status)
+        self.queue(("stripe", event("charge.dispute.closed", closed, f"evt_dx{n}")))
 
     def queue(self, delivery: tuple[str, Any]) -> None:
         """A delivery the last change caused. Providers send late and out of order: each
@@ -139,9 +170,14 @@ def toss_truth(payment: dict[str, Any]) -> tuple[str, int]:
 def stripe_truth(fake: FakeProviders, pi: str, amount: int) -> tuple[str, int]:
     refunds = [r for r in fake.stripe_refunds() if r["payment_intent"] == pi]
     refunded = sum(r["amount"] for r in refunds if r["status"] == "succeeded")
-    if refunded == 0:
+    disputes = [d for d in fake.stripe_disputes() if d["payment_intent"] == pi]
+    if any(d["status"] == "needs_response" for d in disputes):
+        return "disputed", refunded
+    # A lost dispute is money returned to the customer, as a refund is (the chargeback).
+    returned = refunded + sum(d["amount"] for d in disputes if d["status"] == "lost")
+    if returned == 0:
         return "completed", 0
-    return ("refunded" if refunded == amount else "partially_refunded"), refunded
+    return ("refunded" if returned >= amount else "partially_refunded"), refunded
 
 
 @pytest.mark.parametrize("seed", [7, 2026, 31337])

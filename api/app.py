@@ -34,6 +34,7 @@ from api.routers import (
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from ledger.settlement_desk import SettlementDesk
+from ledger.statement_desk import StatementDesk
 from projections.runtime import ReadModels
 
 ProviderFactory = Callable[[PaymentLedger, Settings], PaymentProvider]
@@ -45,13 +46,22 @@ def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory
     ledger = PaymentLedger(env=settings.eventsourcing_env())
     factories = (*BUILT_IN_PROVIDERS, *extra_providers)
     providers = ProviderRegistry(factory(ledger, settings) for factory in factories)
+    read_models = ReadModels(settings)
+    settlement = SettlementDesk(ledger, settings.commission_bps)
+    timeout = settings.freshness_timeout_seconds
     return Services(
         settings=settings,
         ledger=ledger,
         providers=providers,
-        read_models=ReadModels(settings),
+        read_models=read_models,
         refunds=Refunds(ledger, providers),
-        settlement=SettlementDesk(ledger, settings.commission_bps),
+        settlement=settlement,
+        statements=StatementDesk(
+            settlement,
+            read_models.statements,
+            lambda position: read_models.wait(position, timeout, ("statements",)),
+            settings.withholding_bps,
+        ),
     )
 
 

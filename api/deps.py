@@ -20,6 +20,7 @@ from api.providers.registry import ProviderRegistry
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from ledger.settlement_desk import SettlementDesk
+from ledger.statement_desk import StatementDesk
 from projections.runtime import ReadModels
 
 
@@ -31,6 +32,7 @@ class Services:
     read_models: ReadModels
     refunds: Refunds
     settlement: SettlementDesk
+    statements: StatementDesk
     freshness: Freshness = field(init=False)
 
     def __post_init__(self) -> None:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
+from api.schemas import Identifier
+
+
+def _iso_day(value: object) -> object:
+    """Only a `YYYY-MM-DD` string is a day (not a number, not a timestamp)."""
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValueError("a day is YYYY-MM-DD")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 Bps = Annotated[StrictInt, Field(ge=0, le=10_000, description="basis points: 1500 is 15 %")]
 
 
@@ -51,3 +63,67 @@ class Balances(BaseModel):
     accounts: dict[str, dict[str, int]] = Field(
         description="account → currency → balance (debits positive); sums to zero per currency"
     )
+
+
+# --- statements -------------------------------------------------------------------------
+
+StatementStatus = Literal["open", "closed", "paid"]
+
+
+class StatementLine(BaseModel):
+    payment_id: str
+    order_id: str
+    kind: Literal["sale", "refund", "chargeback"]
+    amount: int = Field(description="negative for a reversal (a failed refund, a sale taken back)")
+    commission: int
+    vat: int
+    at: str
+
+
+class StatementSummary(BaseModel):
+    statement_id: str
+    trainer_id: str
+    currency: str
+    period_start: str
+    period_end: str
+    status: StatementStatus
+    gross_sales: int
+    refunds: int = Field(description="refunds and chargebacks")
+    commission: int = Field(description="net of the refunds' reversals")
+    vat: int
+    carried_in: int = Field(description="a negative result of the previous statement")
+    withholding: int
+    payout_amount: int
+    paid_reference: str | None
+
+
+class StatementOut(StatementSummary):
+    lines: list[StatementLine]
+
+
+class StatementPage(BaseModel):
+    items: list[StatementSummary]
+    next_cursor: str | None
+
+
+class CloseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    period_end: IsoDay = Field(description="YYYY-MM-DD, before today")
+
+
+class CloseOut(BaseModel):
+    closed: list[str]
+    position: int = Field(description="reads with `?min_position=` this include the closes")
+
+
+class PayoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: Identifier = Field(description="the bank transfer's reference")
+
+
+class TrainerBalance(BaseModel):
+    unsettled: int = Field(description="in open statements, before tax")
+    payable: int = Field(description="closed, not yet paid")
+    paid_out: int

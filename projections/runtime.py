@@ -25,6 +25,7 @@ from projections.payments_table import PaymentsTableProjection, PaymentsTableVie
 from projections.reconciliation import ReconciliationProjection, ReconciliationView
 from projections.replay import apply_batch, decode, replay
 from projections.revenue import RevenueProjection, RevenueView
+from projections.statements import StatementsProjection, StatementsView
 from projections.supervisor import StallWatch, Supervisor
 
 log = logging.getLogger("ledger.projections")
@@ -35,6 +36,7 @@ PROJECTIONS: dict[str, type[Any]] = {
     NotificationsProjection.name: NotificationsProjection,
     RevenueProjection.name: RevenueProjection,
     JournalProjection.name: JournalProjection,
+    StatementsProjection.name: StatementsProjection,
     ReconciliationProjection.name: ReconciliationProjection,
     # The audit hash chain: not rebuilt by default (see AuditChainProjection).
     AuditChainProjection.name: AuditChainProjection,
@@ -72,8 +74,10 @@ class ReadModels:
             assert isinstance(view, View)
             if isinstance(view, RevenueView):
                 view.zone = settings.zone  # business days are LEDGER_TIMEZONE's
-            if isinstance(view, JournalView):  # rates of trainers without a profile
+            if isinstance(view, JournalView | StatementsView):  # trainers without a profile
                 view.commission_bps, view.vat_bps = settings.commission_bps, settings.vat_bps
+            if isinstance(view, StatementsView):
+                view.zone, view.period = settings.zone, settings.settlement_period
             self.views[name] = view
         cap = settings.projection_retry_max_seconds
         self._supervisor = Supervisor(list(PROJECTIONS), self._start_runner, cap)
@@ -113,6 +117,12 @@ class ReadModels:
     def journal(self) -> JournalView:
         view = self.views[JournalProjection.name]
         assert isinstance(view, JournalView)
+        return view
+
+    @property
+    def statements(self) -> StatementsView:
+        view = self.views[StatementsProjection.name]
+        assert isinstance(view, StatementsView)
         return view
 
     @property

@@ -13,7 +13,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.auth import Principal, PrincipalDep, TrainerOrAdmin, trainer_or_admin
 from api.deps import ReadModelsDep, ServicesDep
 from api.routers.admin import decode_cursor, encode_cursor
+from api.routers.settlements import statement_page
 from api.schemas import Identifier, TrainerInbox
+from api.settlement_schemas import StatementPage, TrainerBalance
 
 router = APIRouter(prefix="/api/trainers", tags=["trainers"])
 
@@ -66,3 +68,23 @@ def mark_read(
         # Already read: the earlier MarkedRead is at or below the head.
         position = services.ledger.recorder.max_notification_id() or 0
     return Response(status_code=204, headers={POSITION_HEADER: str(position)})
+
+
+@router.get("/{trainer_id}/settlements", response_model=StatementPage)
+def list_settlements(
+    trainer_id: Identifier,
+    _: InboxReader,
+    read_models: ReadModelsDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The trainer's statements, newest first, without lines (a trainer with none, known or
+    not, has an empty list)."""
+    return statement_page(read_models, limit, cursor, trainer_id=trainer_id)
+
+
+@router.get("/{trainer_id}/balance", response_model=dict[str, TrainerBalance])
+def balance(trainer_id: Identifier, _: InboxReader, read_models: ReadModelsDep) -> Any:
+    """Per currency: unsettled (open statements, before tax), payable (closed, not paid),
+    paid_out."""
+    return read_models.statements.balance(trainer_id)

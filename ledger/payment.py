@@ -296,9 +296,10 @@ class Payment(Aggregate):
         self.refund_ids.append(refund_id)
         self.refund_amounts[refund_id] = amount
         self.refunded_amount += amount
-        self.status = status_after_refunds(
-            self.refunded_amount + self.chargeback_amount, self.amount
-        )
+        if self.dispute is None:  # an open dispute keeps the payment disputed until it closes
+            self.status = status_after_refunds(
+                self.refunded_amount + self.chargeback_amount, self.amount
+            )
 
     @event(AmountDiscrepancyRecorded)
     def _amount_discrepancy_recorded(

@@ -23,8 +23,9 @@ class Provider(StrEnum):
 
 # Which reported outcomes each status accepts. A failed attempt may be followed by a
 # successful one (Stripe keeps a Checkout Session open after a declined card). A refunded
-# charge can still be disputed (Stripe allows it); while a dispute is open nothing but its
-# close moves the payment, so refunds are refused (the provider refuses them too).
+# charge can still be disputed (Stripe allows it). While a dispute is open the payment stays
+# disputed; a refund the provider made before the dispute and reports only now is still
+# recorded (its money moved), though no new refund may be asked for (api refunds: 409).
 _ACCEPTS: dict[Status, frozenset[str]] = {
     Status.PENDING: frozenset({"completed", "failed", "cancelled"}),
     Status.FAILED: frozenset({"completed", "failed", "cancelled"}),
@@ -32,7 +33,7 @@ _ACCEPTS: dict[Status, frozenset[str]] = {
     Status.PARTIALLY_REFUNDED: frozenset({"refunded", "disputed"}),
     Status.CANCELLED: frozenset(),
     Status.REFUNDED: frozenset({"disputed"}),
-    Status.DISPUTED: frozenset({"dispute_closed"}),
+    Status.DISPUTED: frozenset({"dispute_closed", "refunded"}),
 }
 
 # Statuses in which the provider holds the customer's money (or held it, all given back).

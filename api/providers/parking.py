@@ -7,7 +7,7 @@ import logging
 from typing import Protocol
 
 from api.errors import ApiError
-from api.providers.webhooks import DeliveryLog, WebhookOutcome
+from api.providers.webhooks import WebhookOutcome
 from ledger import parking
 from ledger.application import CommandResult, PaymentLedger
 from ledger.errors import ConflictError, LedgerError, ProviderUnavailableError
@@ -22,16 +22,6 @@ class Releasing(Protocol):
     def name(self) -> str: ...
 
     def apply_verified(self, body: bytes) -> WebhookOutcome: ...
-
-
-class ParkingDeliveryLog(DeliveryLog):
-    """A DeliveryLog that writes a parked delivery at WARNING: money the ledger cannot
-    place yet, and will not, should its order never be initiated."""
-
-    def _write(self, level: int, outcome: WebhookOutcome) -> None:
-        if outcome.outcome == "parked":
-            level = max(level, logging.WARNING)
-        super()._write(level, outcome)
 
 
 def release_parked(

@@ -16,7 +16,7 @@ from typing import Any
 import stripe
 
 from api.providers.base import RefundResult, SettlementLine, WebhookRequest, header, refund_outcome
-from api.providers.parking import ParkingDeliveryLog, release_parked
+from api.providers.parking import release_parked
 from api.providers.stripe_api import (
     captured,
     charge_id_of,
@@ -29,7 +29,13 @@ from api.providers.stripe_api import (
     verify_event,
 )
 from api.providers.stripe_disputes import ChargeReports, charge_order_id
-from api.providers.webhooks import WebhookOutcome, ignored, outcome_of, parse_json_object
+from api.providers.webhooks import (
+    DeliveryLog,
+    WebhookOutcome,
+    ignored,
+    outcome_of,
+    parse_json_object,
+)
 from ledger.application import CommandResult, Delivery, PaymentLedger, PaymentOrder
 from ledger.errors import LedgerError, NotFoundError, ProviderUnavailableError
 from ledger.parking import park
@@ -219,7 +225,7 @@ class StripePayments:
 
     def handle_webhook(self, request: WebhookRequest) -> WebhookOutcome:
         """Verify one delivery on its raw bytes and apply it once (the event id is the key)."""
-        with ParkingDeliveryLog(self.name) as delivery:
+        with DeliveryLog(self.name) as delivery:
             signature = header(request, "Stripe-Signature")
             event = verify_event(request.body, signature, self.webhook_secret)
             delivery.identify(event["id"], event["type"])
@@ -228,7 +234,7 @@ class StripePayments:
     def apply_verified(self, body: bytes) -> WebhookOutcome:
         """Apply a delivery verified when it arrived (a parked one: older than the signature
         tolerance by now), once, under its event id's receipt like the webhook."""
-        with ParkingDeliveryLog(self.name) as delivery:
+        with DeliveryLog(self.name) as delivery:
             event = parse_json_object(body)  # its shape was checked with its signature
             delivery.identify(event["id"], event["type"])
             return delivery.finish(self._dispatch(event, body))

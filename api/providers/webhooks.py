@@ -23,7 +23,8 @@ class WebhookOutcome:
 
     `outcome`: applied (events appended) · rejected (recorded as a transition the state
     machine forbids: no money or status change) · duplicate (this delivery was applied
-    before) · unchanged (the ledger already says so) · ignored (not for us).
+    before) · unchanged (the ledger already says so) · ignored (not for us) · parked (for an
+    order the ledger does not know yet; applied when it is initiated).
     """
 
     outcome: str
@@ -93,7 +94,7 @@ class DeliveryLog:
         outcome = self.outcome or WebhookOutcome("refused", reason=_refusal(exc))
         if outcome.outcome == "ignored" and outcome.reason == "unknown_order":
             level = logging.WARNING  # money we cannot place: someone should look
-        elif outcome.outcome in ("refused", "rejected"):
+        elif outcome.outcome in ("refused", "rejected", "parked"):  # parked: money not placed yet
             level = logging.WARNING
         else:
             level = logging.INFO

@@ -331,11 +331,6 @@ def test_a_refund_delivered_while_its_dispute_was_open_is_counted_when_it_closes
     assert ledger.get_payment(paid).refunded_amount == 1200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/status.py: a disputed payment accepts no refund, so a refund made before "
-    "the dispute and delivered while it is open counts only once the dispute closes",
-)
 def test_a_refund_delivered_while_its_dispute_is_open_is_counted_at_once(
     client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
 ) -> None:

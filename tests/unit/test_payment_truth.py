@@ -127,12 +127,17 @@ def test_a_lost_dispute_is_a_chargeback() -> None:
     assert (partial.status, partial.refundable_amount) == (Status.PARTIALLY_REFUNDED, 6000)
 
 
-def test_refunds_are_refused_while_disputed_and_unpaid_payments_cannot_be_disputed() -> None:
+def test_a_refund_reported_while_disputed_counts_and_unpaid_payments_cannot_be_disputed() -> None:
+    """The provider made the refund (before the dispute, reported late): its money moved, so
+    it counts; the payment stays disputed until the dispute closes, and a lost dispute then
+    takes only what the customer still had paid."""
     payment = paid()
     payment.open_dispute("dp_1", 10000, "fraudulent", NOW)
     assert payment.refund("re_1", 1000, "asked", NOW)
-    assert last_event(payment) == "TransitionRejected"
-    assert payment.refunded_amount == 0 and payment.status == Status.DISPUTED
+    assert last_event(payment) == "Refunded"
+    assert payment.refunded_amount == 1000 and payment.status == Status.DISPUTED
+    payment.close_dispute("dp_1", "lost", 10000, NOW)
+    assert (payment.chargeback_amount, payment.status) == (9000, Status.REFUNDED)
     unpaid = Payment(
         order_id="o", booking_id="b", customer_id="c", customer_name="n", trainer_id="t",
         booking_date="2026-12-01", amount=10000, currency="USD", provider="stripe",

@@ -61,6 +61,7 @@ class Approval:
     provider_payment_id: str
     method: str
     approved_at: datetime
+    captured_amount: int | None = None  # what the charge took, if the report says
 
 
 @dataclass(frozen=True)
@@ -458,7 +459,12 @@ def refunds_to_record(payment: Payment, listed: Sequence[RefundReport]) -> list[
 def _approve(payment: Payment, approval: Approval | None) -> bool:
     if approval is None or not payment.accepts("completed"):
         return False
-    return payment.complete(approval.provider_payment_id, approval.method, approval.approved_at)
+    return payment.complete(
+        approval.provider_payment_id,
+        approval.method,
+        approval.approved_at,
+        approval.captured_amount,
+    )
 
 
 def _now() -> datetime:

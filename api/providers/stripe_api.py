@@ -16,7 +16,6 @@ import stripe
 from api.errors import ApiError
 from api.providers.webhooks import parse_json_object
 from ledger.application import RefundReport
-from ledger.errors import AmountMismatchError
 from ledger.payment import Payment
 
 # Stripe's own default: a signature older than this is a replay.
@@ -119,14 +118,6 @@ def charge_id_of(obj: dict[str, Any]) -> str | None:
     if isinstance(charge, dict):
         charge = charge.get("id")
     return str(charge) if charge else None
-
-
-def check_amount(payment: Payment, amount: Any, currency: Any) -> None:
-    if amount != payment.amount or str(currency or "").upper() != payment.currency:
-        raise AmountMismatchError(
-            f"Stripe reports {amount} {str(currency or '').upper()}, "
-            f"the payment is {payment.amount} {payment.currency}"
-        )
 
 
 def verify_event(payload: bytes, signature: str | None, secret: str | None) -> dict[str, Any]:

@@ -18,7 +18,6 @@ import stripe
 
 from api.errors import ApiError
 from api.providers.stripe_api import (
-    check_amount,
     order_id_of,
     payment_intent_id,
     succeeded_refunds,
@@ -61,13 +60,20 @@ class ChargeReports:
     def charge_refunded(
         self, payment: Payment, charge: dict[str, Any], at: datetime, delivery: Delivery
     ) -> WebhookOutcome:
-        check_amount(payment, charge.get("amount"), charge.get("currency"))
-        total = charge.get("amount_refunded")
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
-            raise ApiError(400, "invalid_event", "charge.amount_refunded is not an amount")
-        # A refund proves the charge succeeded, should its completion arrive later.
+        total, amount = charge.get("amount_refunded"), charge.get("amount")
+        if not isinstance(amount, int) or not _is_amount(amount) or not _is_amount(total):
+            raise ApiError(400, "invalid_event", "charge amount or amount_refunded is not one")
+        refusal = _unmatched_charge(payment, amount, charge.get("currency"))
+        if refusal is not None:  # 200 rejected, recorded: a 400 would be retried for days
+            result = self.ledger.record_unrepresentable(
+                payment.id, "refunded", refusal, delivery, loaded=payment
+            )
+            return WebhookOutcome("rejected", result.payment_id, result.status, reason=refusal)
+        # A refund proves the charge succeeded (for what it took), should its completion
+        # arrive later.
         method = (charge.get("payment_method_details") or {}).get("type") or "card"
-        approval = Approval(payment_intent_id(charge) or str(charge.get("id")), method, at)
+        intent = payment_intent_id(charge) or str(charge.get("id"))
+        approval = Approval(intent, method, at, captured_amount=amount)
         # Each refund under its own re_ id, from Stripe's list (not amount_refunded: a total
         # that names no refund), so one seen by an admin request or a redelivery counts once.
         listed = succeeded_refunds(self._refunds_of(charge))
@@ -181,3 +187,18 @@ def disputed_amount(payment: Payment, dispute: dict[str, Any]) -> int:
 def _unavailable(what: str, exc: stripe.StripeError) -> ProviderUnavailableError:
     log.warning("stripe %s: %r", what, exc)
     return ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}")
+
+
+def _is_amount(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _unmatched_charge(payment: Payment, amount: int, currency: Any) -> str | None:
+    """Why a refunded charge cannot be the payment's: another currency (a converted charge's
+    refunds are in the customer's money), or another amount than the one it captured."""
+    reported = f"{amount} {str(currency or '').upper()}"
+    if str(currency or "").upper() != payment.currency:
+        return f"Stripe reports a charge of {reported}; the payment is in {payment.currency}"
+    if payment.completed_at is not None and amount != payment.amount:
+        return f"Stripe reports a charge of {reported}; the payment took {payment.amount}"
+    return None

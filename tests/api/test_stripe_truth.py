@@ -340,3 +340,34 @@ def test_a_refund_delivered_while_its_dispute_is_open_is_counted_at_once(
     deliver_raw(client, fake, refund_event("evt_r1", 1200))
     payment = ledger.get_payment(paid)
     assert (payment.status, payment.refunded_amount) == ("disputed", 1200)
+
+
+# --- charge.refunded whose charge is not the order's amount or currency ----------------
+
+
+def test_a_discounted_charge_refunded_before_its_completion_counts_the_captured_amount(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, payment_id: UUID
+) -> None:
+    fake.stripe_session("cs_1", "order-s1", 3500, "usd", payment_intent=PI)  # 700 off
+    fake.stripe_refund(PI, 1000)
+    charge_refunded = refund_event("evt_r1", 1000)
+    charge_refunded["data"]["object"].update(amount=3500, amount_captured=3500)
+    assert outcome(deliver_raw(client, fake, charge_refunded)) == ("applied", "partially_refunded")
+    payment = ledger.get_payment(payment_id)
+    assert (payment.amount, payment.ordered_amount, payment.refunded_amount) == (3500, 4200, 1000)
+    assert payment.discrepancy is not None and payment.discrepancy["captured_amount"] == 3500
+
+
+def test_a_refunded_charge_in_another_currency_is_acknowledged_rejected_and_counts_nothing(
+    client: TestClient, fake: FakeProviders, ledger: PaymentLedger, paid: UUID
+) -> None:
+    """A converted payment's charge (and its refunds) are in the customer's currency: the
+    ledger cannot count them in USD, says so, and does not make Stripe retry for days."""
+    fake.stripe_refund(PI, 1000)
+    in_euros = refund_event("evt_r1", 1000)
+    in_euros["data"]["object"].update(currency="eur", amount=3900)
+    answer = deliver_raw(client, fake, in_euros)
+    assert outcome(answer) == ("rejected", "completed")
+    assert "eur" in answer.json()["reason"].lower()
+    assert ledger.get_payment(paid).refunded_amount == 0
+    assert event_topics(ledger)[-2:] == ["TransitionRejected", "Applied"]

@@ -26,13 +26,11 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from ledger.ids import stable_id
-from ledger.payment import Payment
 from ledger.settlement import Split
-from ledger.settlement_profile import SettlementProfile
 from ledger.statement import Statement
 from projections.base import Batch, PostgresView, SQLiteView, View
 from projections.rows import CounterTable, KeyedTable, Row
-from projections.splits import SplitBook
+from projections.splits import SplitBook, for_each_event
 
 COMMISSION, VAT = "platform:commission", "platform:vat_payable"
 WITHHOLDING, CASH = "tax:withholding_payable", "platform:cash"
@@ -164,59 +162,17 @@ class JournalProjection(Projection[JournalView]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.view.write(tracking, [])  # not ours; keep the position moving
 
-    @process_event.register
-    def _(self, domain_event: SettlementProfile.Set, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            BOOK.profile_set(batch, domain_event, tracking)
-
-    @process_event.register
-    def _(self, domain_event: SettlementProfile.Changed, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            BOOK.profile_changed(batch, domain_event, tracking)
-
-    # --- payments -----------------------------------------------------------------------
-
-    @process_event.register
-    def _(self, domain_event: Payment.Initiated, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            BOOK.initiated(batch, domain_event)
-
-    @process_event.register
-    def _(self, domain_event: Payment.AmountDiscrepancyRecorded, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            BOOK.captured(batch, domain_event)
-
-    @process_event.register
-    def _(self, domain_event: Payment.Completed, tracking: Tracking) -> None:
+    # Profiles (rates in force) and payments: each money movement is one entry.
+    @for_each_event(process_event)
+    def _money(self, domain_event: Any, tracking: Tracking) -> None:
         view = self.view
         with view.change(tracking) as batch:
-            moved = BOOK.completed(batch, domain_event, view.commission_bps, view.vat_bps)
-            _post_split(batch, tracking, "completion", moved, domain_event.approved_at, 1)
-
-    @process_event.register
-    def _(self, domain_event: Payment.Refunded, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            moved = BOOK.refunded(batch, domain_event)
-            _post_split(batch, tracking, "refund", moved, domain_event.refunded_at, -1)
-
-    @process_event.register
-    def _(self, domain_event: Payment.DisputeClosed, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            moved = BOOK.charged_back(batch, domain_event)
-            _post_split(batch, tracking, "chargeback", moved, domain_event.closed_at, -1)
-
-    @process_event.register
-    def _(self, domain_event: Payment.RefundFailed, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            moved = BOOK.refund_failed(batch, domain_event)
-            _post_split(batch, tracking, "refund_failed", moved, domain_event.failed_at, 1)
-
-    @process_event.register
-    def _(self, domain_event: Payment.CompletionReversed, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            moved = BOOK.completion_reversed(batch, domain_event)
-            at = domain_event.reversed_at
-            _post_split(batch, tracking, "completion_reversed", moved, at, -1)
+            moved = BOOK.apply(batch, domain_event, tracking, view.commission_bps, view.vat_bps)
+            if moved is not None:
+                payment = moved.payment
+                postings = sale_postings(payment, moved.split, moved.sign)
+                _post(batch, tracking, moved.kind, moved.at, postings, payment["currency"],
+                      payment["payment_id"])  # fmt: skip
 
     # --- statements: the withholding at close, the payout -----------------------------
 
@@ -263,21 +219,6 @@ class JournalProjection(Projection[JournalView]):
                 statement["currency"],
                 statement_id=statement["statement_id"],
             )
-
-
-def _post_split(
-    batch: Batch,
-    tracking: Tracking,
-    kind: str,
-    moved: tuple[Row, Split] | None,
-    at: Any,
-    sign: int,
-) -> None:
-    """The entry of a payment's split (sign -1: its reversal), if the event moved one."""
-    if moved is not None:
-        payment, split = moved
-        postings = sale_postings(payment, split, sign)
-        _post(batch, tracking, kind, at, postings, payment["currency"], payment["payment_id"])
 
 
 def _post(

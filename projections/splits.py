@@ -10,11 +10,14 @@ event moves (with the payment's row), or None when it moves nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import Tracking
 
+from ledger.payment import Payment
 from ledger.settlement import NOTHING, Split, refund_split, sale_split
 from ledger.settlement_profile import SettlementProfile
 from ledger.status import chargeback
@@ -30,6 +33,36 @@ SPLIT_COLUMNS = (
     "back_vat",
 )
 Moved = tuple[Row, Split]
+# The payment and profile events a SplitBook follows.
+EVENTS = (
+    SettlementProfile.Set, SettlementProfile.Changed, Payment.Initiated,
+    Payment.AmountDiscrepancyRecorded, Payment.Completed, Payment.Refunded,
+    Payment.DisputeClosed, Payment.RefundFailed, Payment.CompletionReversed,
+)  # fmt: skip
+Handler = TypeVar("Handler", bound=Callable[..., None])
+
+
+def for_each_event(dispatcher: Any) -> Callable[[Handler], Handler]:
+    """Register the decorated handler of a `singledispatchmethod` for each of EVENTS."""
+
+    def register(handler: Handler) -> Handler:
+        for event_class in EVENTS:
+            dispatcher.register(event_class)(handler)
+        return handler
+
+    return register
+
+
+@dataclass(frozen=True)
+class Movement:
+    """What one event moved: `sign` times `split` of the payment's money (sign -1: given
+    back), as entry `kind` at `at`."""
+
+    kind: str  # completion, refund, chargeback, refund_failed, completion_reversed
+    payment: Row
+    split: Split
+    at: datetime
+    sign: int
 
 
 def split_of(row: Row, prefix: str) -> Split:
@@ -88,6 +121,33 @@ class SplitBook:
             " refund_key TEXT PRIMARY KEY, amount BIGINT NOT NULL, commission BIGINT NOT NULL,"
             " vat BIGINT NOT NULL, failed BIGINT NOT NULL)",
         )
+
+    def apply(
+        self, batch: Batch, event: Any, tracking: Tracking, default_bps: int, vat_bps: int
+    ) -> Movement | None:
+        """Follow one of EVENTS; the money it moved, if any."""
+        if isinstance(event, SettlementProfile.Set):
+            self.profile_set(batch, event, tracking)
+        elif isinstance(event, SettlementProfile.Changed):
+            self.profile_changed(batch, event, tracking)
+        elif isinstance(event, Payment.Initiated):
+            self.initiated(batch, event)
+        elif isinstance(event, Payment.AmountDiscrepancyRecorded):
+            self.captured(batch, event)
+        elif isinstance(event, Payment.Completed):
+            moved = self.completed(batch, event, default_bps, vat_bps)
+            return _movement("completion", moved, event.approved_at, 1)
+        elif isinstance(event, Payment.Refunded):
+            return _movement("refund", self.refunded(batch, event), event.refunded_at, -1)
+        elif isinstance(event, Payment.DisputeClosed):
+            return _movement("chargeback", self.charged_back(batch, event), event.closed_at, -1)
+        elif isinstance(event, Payment.RefundFailed):
+            moved = self.refund_failed(batch, event)
+            return _movement("refund_failed", moved, event.failed_at, 1)
+        elif isinstance(event, Payment.CompletionReversed):
+            moved = self.completion_reversed(batch, event)
+            return _movement("completion_reversed", moved, event.reversed_at, -1)
+        return None
 
     # --- rates in force: keyed by the profile's id, which the trainer's id gives ---------
 
@@ -214,6 +274,10 @@ class SplitBook:
         set_split(payment, "back", back + split)
         batch.rows.put(self.payments, payment)
         return split
+
+
+def _movement(kind: str, moved: Moved | None, at: datetime, sign: int) -> Movement | None:
+    return None if moved is None else Movement(kind, moved[0], moved[1], at, sign)
 
 
 def _refund_key(payment: Row, refund_id: str) -> str:

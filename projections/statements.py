@@ -15,7 +15,7 @@ statement, with a negative result carried into it as `carried_in`.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -24,12 +24,11 @@ from eventsourcing.projection import Projection
 
 from ledger.application import PaymentLedger
 from ledger.payment import Payment
-from ledger.settlement import NOTHING, Split
-from ledger.settlement_profile import SettlementProfile
+from ledger.settlement import NOTHING
 from ledger.statement import Period, Statement, next_period, period_of, statement_id
 from projections.base import Batch, PostgresView, SQLiteView, View
 from projections.rows import KeyedTable, Row
-from projections.splits import SplitBook
+from projections.splits import Movement, SplitBook, for_each_event
 
 BOOK = SplitBook("statement")
 FIGURES = ("gross_sales", "refunds", "commission", "vat", "carried_in")
@@ -43,8 +42,14 @@ LINES = KeyedTable(
     "statement_lines", "line_id", ("line_id", "statement_id", "position", *LINE_FIELDS)
 )
 ORDERS = KeyedTable("statement_orders", "payment_id", ("payment_id", "order_id"))
-STATUSES = ("open", "closed", "paid")
-PERIODS: tuple[Period, ...] = get_args(Period)
+# The journal's entry kind → the statement line's kind and sign.
+LINE_KINDS = {
+    "completion": ("sale", 1),
+    "refund": ("refund", 1),
+    "chargeback": ("chargeback", 1),
+    "refund_failed": ("refund", -1),
+    "completion_reversed": ("sale", -1),
+}
 
 
 class StatementsView(View):
@@ -203,58 +208,17 @@ class StatementsProjection(Projection[StatementsView]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.view.write(tracking, [])  # not ours; keep the position moving
 
-    @process_event.register
-    def _(self, domain_event: SettlementProfile.Set, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            BOOK.profile_set(batch, domain_event, tracking)
-
-    @process_event.register
-    def _(self, domain_event: SettlementProfile.Changed, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            BOOK.profile_changed(batch, domain_event, tracking)
-
-    @process_event.register
-    def _(self, domain_event: Payment.Initiated, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            BOOK.initiated(batch, domain_event)
-            order = {"payment_id": str(domain_event.originator_id)}
-            batch.rows.put(ORDERS, order | {"order_id": domain_event.order_id})
-
-    @process_event.register
-    def _(self, domain_event: Payment.AmountDiscrepancyRecorded, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            BOOK.captured(batch, domain_event)
-
-    @process_event.register
-    def _(self, domain_event: Payment.Completed, tracking: Tracking) -> None:
+    # Profiles (rates in force) and payments: each money movement is one line.
+    @for_each_event(process_event)
+    def _money(self, domain_event: Any, tracking: Tracking) -> None:
         view = self.view
         with view.change(tracking) as batch:
-            moved = BOOK.completed(batch, domain_event, view.commission_bps, view.vat_bps)
-            self._line(batch, tracking, "sale", moved, domain_event.approved_at, 1)
-
-    @process_event.register
-    def _(self, domain_event: Payment.Refunded, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            moved = BOOK.refunded(batch, domain_event)
-            self._line(batch, tracking, "refund", moved, domain_event.refunded_at, 1)
-
-    @process_event.register
-    def _(self, domain_event: Payment.DisputeClosed, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            moved = BOOK.charged_back(batch, domain_event)
-            self._line(batch, tracking, "chargeback", moved, domain_event.closed_at, 1)
-
-    @process_event.register
-    def _(self, domain_event: Payment.RefundFailed, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            moved = BOOK.refund_failed(batch, domain_event)
-            self._line(batch, tracking, "refund", moved, domain_event.failed_at, -1)
-
-    @process_event.register
-    def _(self, domain_event: Payment.CompletionReversed, tracking: Tracking) -> None:
-        with self.view.change(tracking) as batch:
-            moved = BOOK.completion_reversed(batch, domain_event)
-            self._line(batch, tracking, "sale", moved, domain_event.reversed_at, -1)
+            if isinstance(domain_event, Payment.Initiated):
+                order = {"payment_id": str(domain_event.originator_id)}
+                batch.rows.put(ORDERS, order | {"order_id": domain_event.order_id})
+            moved = BOOK.apply(batch, domain_event, tracking, view.commission_bps, view.vat_bps)
+            if moved is not None and moved.split != NOTHING:
+                self._line(batch, tracking, moved)
 
     @process_event.register
     def _(self, domain_event: Statement.Closed, tracking: Tracking) -> None:
@@ -271,20 +235,13 @@ class StatementsProjection(Projection[StatementsView]):
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _line(
-        self,
-        batch: Batch,
-        tracking: Tracking,
-        kind: str,
-        moved: tuple[Row, Split] | None,
-        at: datetime,
-        sign: int,
-    ) -> None:
-        """A line of `sign` times the split, in the open statement for the day of `at`."""
-        if moved is None or moved[1] == NOTHING:
-            return
-        payment, split = moved
-        day = business_day(at, self.view.zone)
+    def _line(self, batch: Batch, tracking: Tracking, moved: Movement) -> None:
+        """A line of what `moved` moved, in the open statement for the day it happened."""
+        payment, split = moved.payment, moved.split
+        # A refund is a positive refund line; what comes back (a failed refund, a sale
+        # taken back) is a negative line of the kind it reverses.
+        kind, sign = LINE_KINDS[moved.kind]
+        day = business_day(moved.at, self.view.zone)
         start = period_of(day, self.view.period)[0]
         statement = _open(batch, self.view.period, payment["trainer_id"], payment["currency"],
                           start, tracking.notification_id)  # fmt: skip
@@ -299,7 +256,7 @@ class StatementsProjection(Projection[StatementsView]):
             "amount": sign * split.amount,
             "commission": sign * split.commission,
             "vat": sign * split.vat,
-            "at": at.isoformat(),
+            "at": moved.at.isoformat(),
         }
         batch.rows.put(LINES, line)
         _count(statement, line)

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -14,78 +14,31 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 
+from ledger.commands import Approval, CommandResult, Delivery, PaymentOrder, RefundReport
 from ledger.delivery import ProviderDelivery
 from ledger.errors import ConflictError, NotFoundError
-from ledger.ids import stable_id
-from ledger.money import Money
 from ledger.notification import TrainerNotification
 from ledger.order import OrderClaim
 from ledger.payment import Payment, Provider
+from ledger.reactions import approve, refunds_to_record, trainer_notices
 from ledger.transcoding import AnyTextJSONTranscoder
+
+# The values commands take and give back, importable from here as they always were.
+__all__ = [
+    "Approval",
+    "CommandResult",
+    "Delivery",
+    "PaymentLedger",
+    "PaymentOrder",
+    "RefundReport",
+    "refunds_to_record",
+]
 
 log = logging.getLogger("ledger")
 
 # Concurrent commands on one payment collide on its version; reload and decide again,
 # after a short random pause so that the colliding writers spread out.
 MAX_ATTEMPTS = 30
-
-
-@dataclass(frozen=True)
-class PaymentOrder:
-    """What checkout knows when a customer starts paying for a booking."""
-
-    order_id: str
-    booking_id: str
-    customer_id: str
-    customer_name: str
-    trainer_id: str
-    booking_date: str
-    amount: int
-    currency: str
-    provider: str
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A provider's report, identified by the provider's own event identity."""
-
-    provider: str
-    event_key: str
-    event_type: str
-
-
-@dataclass(frozen=True)
-class Approval:
-    """The provider's word that it took the money: implied by any refund it reports."""
-
-    provider_payment_id: str
-    method: str
-    approved_at: datetime
-    captured_amount: int | None = None  # what the charge took, if the report says
-
-
-@dataclass(frozen=True)
-class RefundReport:
-    """One refund as the provider reports it (e.g. one entry of Toss's `cancels[]`)."""
-
-    refund_id: str
-    amount: int
-    reason: str
-    refunded_at: datetime
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    payment_id: UUID
-    status: str
-    # 'created' / 'applied': events were appended; 'unchanged': nothing to do;
-    # 'duplicate': this delivery was applied before.
-    outcome: str
-    position: int | None = None
-
-    @property
-    def appended(self) -> bool:
-        return self.outcome in ("created", "applied")
 
 
 class PaymentLedger(Application[UUID]):
@@ -199,7 +152,7 @@ class PaymentLedger(Application[UUID]):
         provider refunded money, so it had taken it."""
 
         def decide(payment: Payment) -> bool:
-            changed = _approve(payment, approval)
+            changed = approve(payment, approval)
             for r in refunds:
                 changed = payment.refund(r.refund_id, r.amount, r.reason, r.refunded_at) or changed
             return changed
@@ -220,7 +173,7 @@ class PaymentLedger(Application[UUID]):
         (webhook, admin request, a concurrent request) counts once."""
 
         def decide(payment: Payment) -> bool:
-            changed = _approve(payment, approval)
+            changed = approve(payment, approval)
             for r in refunds_to_record(payment, listed):
                 changed = payment.refund(r.refund_id, r.amount, r.reason, r.refunded_at) or changed
             return changed
@@ -397,7 +350,7 @@ class PaymentLedger(Application[UUID]):
             if not decide(payment):
                 outcome = "duplicate" if delivery and self._seen(delivery) else "unchanged"
                 return CommandResult(payment.id, payment.status, outcome)
-            related = self._reactions(payment)
+            related: list[Any] = list(trainer_notices(payment))
             if delivery:
                 related.append(ProviderDelivery(payment_id=payment.id, **asdict(delivery)))
             try:
@@ -414,77 +367,6 @@ class PaymentLedger(Application[UUID]):
     def _seen(self, delivery: Delivery) -> bool:
         return self.has_delivery(delivery.provider, delivery.event_key)
 
-    @staticmethod
-    def _reactions(payment: Payment) -> list[Any]:
-        """Events that must be saved atomically with the payment's new events: the
-        trainer's notice of a completion, or of a completion reversed."""
-        amount = Money(payment.amount, payment.currency).format()
-        session = f"for the session on {payment.booking_date}"
-        notices = []
-        for e in payment.pending_events:
-            if isinstance(e, Payment.Completed):
-                kind, title = "payment_completed", "New booking paid"
-                message = f"{payment.customer_name} paid {amount} {session}."
-            elif isinstance(e, Payment.CompletionReversed):
-                kind, title = "payment_reversed", "Payment reversed"
-                message = (
-                    f"{payment.customer_name}'s payment of {amount} {session} was reversed "
-                    f"by the provider ({e.reason}); it is awaiting payment again."
-                )
-            else:
-                continue
-            notices.append(_notice(payment, kind, title, message))
-        return notices
-
-
-def refunds_to_record(payment: Payment, listed: Sequence[RefundReport]) -> list[RefundReport]:
-    """Which of the provider's succeeded refunds (`listed`, oldest first) to record now.
-
-    Each refund is recorded under its own id, once. But histories written before that held
-    running-total deltas under other ids (a request's refund id, a webhook's event id), so an
-    id not recorded yet may be money already counted. Rule: the ledger never counts more than
-    the listed total. Newest first (a delta covered the refunds made before it, so the newest
-    are the uncounted ones), a refund is taken only if it fits in what is not counted yet.
-    With no such history the uncounted money is exactly the unrecorded refunds: all fit.
-    """
-    uncounted = sum(r.amount for r in listed) - payment.refunded_amount
-    taken: list[RefundReport] = []
-    for report in reversed(listed):
-        if report.refund_id not in payment.refund_ids and 0 < report.amount <= uncounted:
-            taken.append(report)
-            uncounted -= report.amount
-    return taken[::-1]
-
-
-def _approve(payment: Payment, approval: Approval | None) -> bool:
-    if approval is None or not payment.accepts("completed"):
-        return False
-    return payment.complete(
-        approval.provider_payment_id,
-        approval.method,
-        approval.approved_at,
-        approval.captured_amount,
-    )
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _notice(payment: Payment, kind: str, title: str, message: str) -> TrainerNotification:
-    """One notice per (payment, kind, round): a retried command cannot send it twice, and a
-    payment completed again after a reversal tells the trainer again. The first round keeps
-    the id notices always had; later rounds name it (`_create` is how the library takes one)."""
-    fields: dict[str, Any] = {
-        "trainer_id": payment.trainer_id,
-        "booking_id": payment.booking_id,
-        "payment_id": payment.id,
-        "kind": kind,
-        "title": title,
-        "message": message,
-    }
-    rounds = payment.reversals - (kind == "payment_reversed")
-    if rounds == 0:
-        return TrainerNotification(**fields)
-    notice_id = stable_id(f"notification:{payment.id}:{kind}:{rounds}")
-    return TrainerNotification._create(TrainerNotification.Sent, id=notice_id, **fields)

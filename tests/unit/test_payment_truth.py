@@ -8,6 +8,7 @@ from eventsourcing.application import Application
 
 from ledger.application import PaymentLedger
 from ledger.payment import Payment, Status
+from ledger.reactions import trainer_notices
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -185,7 +186,7 @@ def test_the_trainer_is_told_of_each_reversal_and_each_completion() -> None:
     ledger.save(payment)
     payment = ledger.get_payment(payment.id)
     payment.await_deposit("pk", "s1", "deposit error", NOW)
-    [reversed_notice] = PaymentLedger._reactions(payment)
+    [reversed_notice] = trainer_notices(payment)
     assert (
         reversed_notice.kind == "payment_reversed" and reversed_notice.title == "Payment reversed"
     )

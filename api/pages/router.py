@@ -65,6 +65,13 @@ def payments_page(request: Request) -> HTMLResponse:
     return _page(request, "payments")
 
 
+@router.get("/admin/settlements", response_class=HTMLResponse)
+def settlements_page(request: Request) -> HTMLResponse:
+    """Trainers' statements by period and status, one statement's lines, closing a period
+    and recording a payout (each confirmed before it is sent)."""
+    return _page(request, "settlements")
+
+
 @router.get("/admin/bookings/{booking_id}", response_class=HTMLResponse)
 def booking_page(request: Request, booking_id: str) -> HTMLResponse:
     """A booking's payments and the notifications its trainer was sent (read or not)."""

@@ -22,9 +22,14 @@ const Admin = (() => {
 
   const token = () => sessionStorage.getItem(TOKEN_KEY);
 
-  async function api(path) {
+  // A read by default; `send` ({method, body}) writes JSON, e.g. closing a period.
+  async function api(path, send = {}) {
+    const headers = { Authorization: `Bearer ${token()}`, Accept: "application/json" };
+    if (send.body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(path, {
-      headers: { Authorization: `Bearer ${token()}`, Accept: "application/json" },
+      method: send.method || "GET",
+      headers,
+      body: send.body === undefined ? undefined : JSON.stringify(send.body),
       cache: "no-store",
     });
     const body = await response.json().catch(() => ({}));
@@ -181,6 +186,6 @@ const Admin = (() => {
 
   return {
     $, api, money, moneyMap, start, showMessage, fillTable, cell, link, statusLabel,
-    providerLabel, failure, when, ApiFailure, Notice,
+    providerLabel, failure, when, explain, ApiFailure, Notice,
   };
 })();

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
@@ -22,6 +22,8 @@ from ledger.payment import Payment
 from ledger.settings import Settings
 from ledger.settlement_desk import SettlementDesk
 from ledger.settlement_profile import SettlementProfile
+from ledger.statement import Statement
+from ledger.statement_desk import StatementDesk
 from projections.runtime import ReadModels
 from tests.api.test_audit_cli import ledger_cli
 from tests.api.test_checkout import assert_error, payment_body
@@ -100,6 +102,7 @@ def test_only_an_admin_sets_a_profile(client: TestClient, ledger: PaymentLedger)
 TRAINER = "trainer-9"
 PAYABLE = f"trainer:{TRAINER}:payable"
 TOSS, COMMISSION, VAT = "provider:toss", "platform:commission", "platform:vat_payable"
+WITHHOLDING, CASH = "tax:withholding_payable", "platform:cash"
 
 
 def toss_paid(client: TestClient, order_id: str, amount: int, trainer_id: str = TRAINER) -> str:
@@ -326,11 +329,20 @@ def test_provider_truth_moves_the_journal(client: TestClient, ledger: PaymentLed
     assert_trial_balance(accounts)
 
 
-def random_history(ledger: PaymentLedger, desk: SettlementDesk, seed: int, count: int) -> None:
+def random_history(
+    ledger: PaymentLedger,
+    desk: SettlementDesk,
+    seed: int,
+    count: int,
+    statements: StatementDesk | None = None,
+) -> None:
     """Payments, profile changes, refunds (some failing later), disputes, reversals and
-    captured amounts that differ, in a random order of trainers and currencies."""
+    captured amounts that differ, in a random order of trainers and currencies; with
+    `statements`, three periods closed along the way and most of them paid."""
     rng = random.Random(seed)
     for n in range(count):
+        if statements is not None and n and n % (count // 4) == 0:
+            close_and_pay(statements, rng, CLOSING_DAYS[n // (count // 4) - 1])
         if rng.random() < 0.15:
             desk.set_profile(
                 rng.choice(TRAINERS),
@@ -368,6 +380,16 @@ def random_history(ledger: PaymentLedger, desk: SettlementDesk, seed: int, count
 
 
 TRAINERS = ("t-1", "t-2", "t-3")
+# The last days of the periods random_history closes (every event is dated NOW, 1 December
+# 2026, so after December closes the movements land in the next open statement).
+CLOSING_DAYS = (date(2026, 12, 31), date(2027, 1, 31), date(2027, 2, 28))
+
+
+def close_and_pay(statements: StatementDesk, rng: random.Random, period_end: date) -> None:
+    closing = statements.close(period_end, period_end + timedelta(days=1))
+    for statement_id in closing.closed:
+        if rng.random() < 0.7:
+            statements.pay(UUID(statement_id), f"transfer-{statement_id[:8]}")
 
 
 def fold_balances(
@@ -381,6 +403,7 @@ def fold_balances(
 
     rates: dict[str, int] = {}
     trainer_of: dict[UUID, str] = {}
+    closed: dict[UUID, Statement.Closed] = {}
     sales: dict[UUID, dict[str, Any]] = {}
     totals: dict[tuple[str, str], int] = defaultdict(int)
 
@@ -446,6 +469,14 @@ def fold_balances(
             remains = [x - y for x, y in zip(sale["split"], sale["back"], strict=True)]
             post(sale, *remains, sign=-1)
             sale |= {"split": (0, 0, 0), "back": (0, 0, 0)}
+        elif isinstance(event, Statement.Closed | Statement.PaidOut):
+            if isinstance(event, Statement.Closed):
+                closed[event.originator_id] = event
+            close = closed[event.originator_id]
+            moved = close.withholding if event is close else close.payout_amount
+            to = WITHHOLDING if event is close else CASH
+            totals[(f"trainer:{close.trainer_id}:payable", close.currency)] += moved
+            totals[(to, close.currency)] -= moved
     accounts: dict[str, dict[str, int]] = {}
     for (account, currency), balance in sorted(totals.items()):
         accounts.setdefault(account, {})[currency] = balance
@@ -456,7 +487,7 @@ def test_balances_equal_an_independent_fold_of_the_stored_events(
     client: TestClient, ledger: PaymentLedger
 ) -> None:
     services = client.app.state.services  # type: ignore[attr-defined]
-    random_history(ledger, services.settlement, seed=13, count=120)
+    random_history(ledger, services.settlement, seed=13, count=120, statements=services.statements)
     accounts = balances(client, ledger)
     folded = fold_balances(ledger)
     assert set(accounts) == set(folded)
@@ -464,6 +495,7 @@ def test_balances_equal_an_independent_fold_of_the_stored_events(
         assert accounts[account] == by_currency, account
     assert_trial_balance(accounts)
     assert {"KRW", "USD"} <= {c for by_currency in accounts.values() for c in by_currency}
+    assert accounts[WITHHOLDING] and accounts[CASH]  # closes and payouts took part
     for entry in journal(client, ledger, limit=500):
         sums: dict[str, int] = defaultdict(int)
         for posting in entry["postings"]:
@@ -478,7 +510,9 @@ def test_ledger_rebuild_reproduces_the_journal(database_url: str, fake: FakeProv
         ledger = services.ledger
         payment = toss_paid(client, "order-1", 99_999)
         admin_refund(client, payment, 33_333, "refund-1")
-        random_history(ledger, services.settlement, seed=7, count=40)
+        random_history(
+            ledger, services.settlement, seed=7, count=40, statements=services.statements
+        )
         before_balances = balances(client, ledger)
         before = services.read_models.journal.dump()
     assert before["journal_entries"] and before["journal_postings"]

@@ -24,8 +24,10 @@ from tests.api.test_checkout import assert_error
 from tests.api.test_journal import (
     ADMIN,
     AUDITOR,
+    CASH,
     PAYABLE,
     TRAINER,
+    WITHHOLDING,
     admin_refund,
     assert_trial_balance,
     balances,
@@ -39,7 +41,6 @@ from tests.fake_providers import FakeProviders
 from tests.live import uvicorn_serving
 
 SEOUL = ZoneInfo("Asia/Seoul")
-WITHHOLDING, CASH = "tax:withholding_payable", "platform:cash"
 NOV = datetime(2025, 11, 10, 3, 0, tzinfo=UTC)  # a past month: it has ended whenever this runs
 
 

@@ -16,6 +16,8 @@ from benchmarks.recorders import settings_for
 from ledger.application import PaymentLedger
 from ledger.order import OrderClaim
 from ledger.payment import Payment
+from ledger.reactions import trainer_notices
+from ledger.statement import statement_id
 
 BATCH = 500  # payments per save(): one transaction, ~1,850 events
 DAYS = 400  # outcomes spread over this many past days, so stats see many buckets
@@ -57,7 +59,7 @@ def load_history(
             payment = payment_with_outcome(prefix, n)
             # What `initiate` saves with a payment (the order's claim) and what a command
             # saves with a completion (the trainer's notice).
-            aggregates += [payment, OrderClaim.of(payment), *PaymentLedger._reactions(payment)]
+            aggregates += [payment, OrderClaim.of(payment), *trainer_notices(payment)]
         events += sum(len(a.pending_events) for a in aggregates)
         ledger.save(*aggregates)
         if progress:
@@ -83,3 +85,27 @@ def _load_chunks(url: str, prefix: str, chunks: list[tuple[int, int]]) -> int:
         return sum(load_history(ledger, prefix, first, stop) for first, stop in chunks)
     finally:
         ledger.close()
+
+
+# One statement whose size does not change with the history: 40 sales of a trainer outside
+# the loader's 200, in a past month, 10 of them partly refunded (50 lines). Loaded once,
+# before the first size, so the statement read measures the history around it.
+STATEMENT_TRAINER = "trainer-statement"
+STATEMENT_MONTH = datetime(2025, 6, 10, 3, 0, tzinfo=UTC)  # noon in Seoul: June everywhere
+STATEMENT_ID = statement_id(STATEMENT_TRAINER, "KRW", "2025-06-01")
+
+
+def load_fixed_statement(ledger: PaymentLedger) -> int:
+    """Save the fixed statement's payments in one transaction. Returns events appended."""
+    aggregates: list[Any] = []
+    for n in range(40):
+        fields = vars(order("stmt", n, "toss")) | {"trainer_id": STATEMENT_TRAINER}
+        payment = Payment(**(fields | {"currency": "KRW", "amount": 10_001 + 333 * n}))
+        at = STATEMENT_MONTH + timedelta(minutes=n)
+        payment.complete(f"pay_stmt_{n}", "card", at)
+        if n % 4 == 0:
+            payment.refund(f"refund_stmt_{n}", 3_333, "customer request", at + timedelta(hours=1))
+        aggregates += [payment, OrderClaim.of(payment), *trainer_notices(payment)]
+    events = sum(len(a.pending_events) for a in aggregates)
+    ledger.save(*aggregates)
+    return events

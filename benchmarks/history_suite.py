@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from benchmarks.history import load_history_in_parallel
+from benchmarks.history import load_fixed_statement, load_history_in_parallel
 from benchmarks.positions import Positions
 from benchmarks.reads import measure_naive, measure_reads
 from benchmarks.rebuild import run_rebuild
@@ -29,6 +29,7 @@ def run_history(
     }  # fmt: skip
     loaded = events = 0
     try:
+        events = load_fixed_statement(ledger)
         for size in sizes:
             t0 = time.perf_counter()
             added = load_history_in_parallel(url, PREFIX, loaded, size)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from psycopg.rows import dict_row
 
+from benchmarks.history import STATEMENT_ID
 from benchmarks.measure import summary_ms, timed
 from benchmarks.positions import Positions
 from benchmarks.server import Server, admin_headers
@@ -23,6 +24,10 @@ READS = {
     "payments_trainer_failed": (
         "/api/admin/payments?trainer_id=trainer-007&status=failed_or_cancelled&limit=50"
     ),
+    # Settlement: the trial balance (one row per account and currency), and one trainer's
+    # statement with its 50 lines (benchmarks/history.py loads it once, before the history).
+    "balances": "/api/admin/balances",
+    "statement": f"/api/admin/settlements/{STATEMENT_ID}",
 }
 WARM_UP = 5
 PAID = ("completed", "partially_refunded", "refunded")
@@ -43,6 +48,10 @@ def measure_reads(server: Server, repeat: int) -> dict[str, Any]:
             row: dict[str, Any] = summary_ms(timed(_getter(client, path), repeat))
             if name == "stats":
                 row["total_revenue"] = first.json().get("total_revenue")
+            elif name == "balances":  # what the read returns stays the same size
+                row["accounts"] = len(first.json()["accounts"])
+            elif name == "statement":
+                row["lines"] = len(first.json()["lines"])
             results[name] = row
     return results
 

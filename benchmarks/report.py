@@ -35,8 +35,11 @@ def table(title: str, header: list[str], rows: Iterable[list[Any]]) -> str:
 INGESTION_HEADER = ["conns", "raw tx/s", "raw p50", "raw p99", "append tx/s", "events/s",
                     "ratio", "webhook/s", "p50 ms", "p99 ms", "ratio"]  # fmt: skip
 HISTORY_HEADER = ["payments", "events", "load ev/s", "rebuild s", "rebuild ev/s", "RSS MB",
-                  "stats p50/p99", "page p50/p99", "trainer p50/p99", "naive p50/p99"]  # fmt: skip
-READ_NAMES = ("stats", "payments_completed_stripe", "payments_trainer_failed")
+                  "stats p50/p99", "page p50/p99", "trainer p50/p99", "balances p50/p99",
+                  "statement p50/p99", "naive p50/p99"]  # fmt: skip
+READ_NAMES = (
+    "stats", "payments_completed_stripe", "payments_trainer_failed", "balances", "statement",
+)  # fmt: skip
 
 
 def _pick(row: dict[str, Any], *keys: str) -> list[Any]:
@@ -85,16 +88,26 @@ def history(store: str, out: dict[str, Any]) -> str:
             + [_p(reads.get(name, {})) for name in READ_NAMES]
             + [_p(h["naive"][size])]
         )
-    title = (
-        f"[{store}] history: bulk load, `ledger rebuild`, dashboard reads after VACUUM ANALYZE (ms)"
-    )
     first = [
         [size, *(_p(reads.get(name, {})) for name in READ_NAMES)]
         for size, reads in h.get("reads_right_after_rebuild", {}).items()
     ]
     fresh = table(f"[{store}] the same reads straight after the rebuild (ms)",
-                  ["payments", *HISTORY_HEADER[6:9]], first)  # fmt: skip
-    return table(title, HISTORY_HEADER, rows) + "\n" + fresh
+                  ["payments", *HISTORY_HEADER[6:11]], first)  # fmt: skip
+    ratios = [
+        [size, *(reads.get(name, {}).get("ratio_to_raw_commit", "-") for name in READ_NAMES)]
+        for size, reads in h.get("reads", {}).items()
+    ]
+    title = f"[{store}] the reads after VACUUM ANALYZE, p50 in raw commits (1 connection, p50)"
+    in_commits = table(title, ["payments", *(n.split(" ")[0] for n in HISTORY_HEADER[6:11])],
+                       ratios)  # fmt: skip
+    return table(title_history(store), HISTORY_HEADER, rows) + "\n" + fresh + "\n" + in_commits
+
+
+def title_history(store: str) -> str:
+    return (
+        f"[{store}] history: bulk load, `ledger rebuild`, dashboard reads after VACUUM ANALYZE (ms)"
+    )
 
 
 def _p(stats: dict[str, Any]) -> str:

@@ -54,3 +54,10 @@ def add_ratios(out: dict[str, Any]) -> None:
             raw = baseline.get(level, {}).get("commits_per_s")
             if isinstance(row, dict) and raw:
                 row["ratio_to_baseline"] = round(row[key] / raw, 3)
+    # A read's p50 in raw commits (p50, one connection) of the same run: comparable across
+    # runs on a machine whose speed swings from day to day.
+    raw_ms = baseline.get("1", {}).get("p50_ms")
+    for reads in out.get("history", {}).get("reads", {}).values():
+        for row in reads.values():
+            if isinstance(row, dict) and "p50_ms" in row and raw_ms:
+                row["ratio_to_raw_commit"] = round(row["p50_ms"] / raw_ms, 1)

@@ -17,6 +17,8 @@ from tests.conftest import POSTGRES_URL
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("baseline", "append", "webhooks", "history")
 HISTORY_PARTS = ("load", "rebuild", "reads_right_after_rebuild", "reads", "naive")
+# Every read, settlement's included (the trial balance, one trainer's statement).
+READS = ("stats", "payments_completed_stripe", "payments_trainer_failed", "balances", "statement")
 
 
 def numbers_in(value: Any) -> list[float]:
@@ -51,4 +53,7 @@ def test_quick_benchmark_reports_every_section_on_both_stores(
             assert results[store]["append"][level]["ratio_to_baseline"] > 0
         for part in HISTORY_PARTS:
             assert numbers_in(results[store]["history"][part]), f"{store} history {part} is empty"
+        for reads in results[store]["history"]["reads"].values():
+            for read in READS:
+                assert reads[read]["p50_ms"] > 0, f"{store} read {read}: {reads[read]}"
     assert "ingestion" in done.stdout  # the printed table

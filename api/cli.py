@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -102,6 +102,39 @@ def reconcile(
     finally:
         _close(services)
     typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+
+
+@cli.command("reconcile-fees")
+def reconcile_fees(
+    start: Annotated[
+        datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first business day")
+    ],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last business day")],
+) -> None:
+    """Import the providers' settlement reports of those days: post each fee against
+    provider:{p} once, and print (JSON) the lines the ledger does not know and the
+    payments it completed that a provider does not list."""
+    from api.app import build_services
+    from api.fees import FeeReconciler
+    from ledger.errors import LedgerError
+
+    if end < start:
+        raise typer.BadParameter("--to is before --from", param_hint="--to")
+    settings = Settings()
+    _logging()
+    services = build_services(settings)
+    try:
+        fees = FeeReconciler(
+            services.ledger, services.providers, services.read_models.payments_table,
+            settings.zone,
+        )  # fmt: skip
+        report = fees.run(start.date(), end.date())
+    except LedgerError as error:  # unreachable, not configured, refused: nothing was posted
+        typer.echo(f"reconcile-fees: {error.code}: {error.message}; nothing posted", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        _close(services)
+    typer.echo(json.dumps(report, ensure_ascii=False))
 
 
 def _close(services: Services) -> None:

@@ -26,6 +26,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from ledger.ids import stable_id
+from ledger.provider_fee import ProviderFee
 from ledger.settlement import Split
 from ledger.statement import Statement
 from projections.base import Batch, PostgresView, SQLiteView, View
@@ -34,6 +35,7 @@ from projections.splits import SplitBook, for_each_event
 
 COMMISSION, VAT = "platform:commission", "platform:vat_payable"
 WITHHOLDING, CASH = "tax:withholding_payable", "platform:cash"
+FEES = "provider_fees"
 BOOK = SplitBook("journal")  # rates in force, what each payment and refund posted
 ENTRY_COLUMNS = ("entry_id", "position", "at", "kind", "payment_id", "statement_id")
 ENTRIES = KeyedTable("journal_entries", "entry_id", ENTRY_COLUMNS)
@@ -218,6 +220,24 @@ class JournalProjection(Projection[JournalView]):
                 postings if paid else [],
                 statement["currency"],
                 statement_id=statement["statement_id"],
+            )
+
+    # --- provider fees: what a provider kept, from its settlement report --------------
+
+    @process_event.register
+    def _(self, domain_event: ProviderFee.Recorded, tracking: Tracking) -> None:
+        fee = domain_event.fee
+        provider = f"provider:{domain_event.provider}"
+        payment_id = domain_event.payment_id
+        with self.view.change(tracking) as batch:
+            _post(
+                batch,
+                tracking,
+                "provider_fee",
+                domain_event.timestamp,
+                [(FEES, fee), (provider, -fee)] if fee else [],
+                domain_event.currency,
+                str(payment_id) if payment_id is not None else None,
             )
 
 

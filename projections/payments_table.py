@@ -117,6 +117,19 @@ class PaymentsTableView(View):
             {"before": created_before_iso, "after": after_position, "limit": limit},
         )
 
+    def completed_around(
+        self, provider: str, since_iso: str, until_iso: str
+    ) -> list[dict[str, Any]]:
+        """The provider's payments with a completion whose `completed_at` text falls in
+        [since, until): written with the provider's offset, so a caller widens the range by
+        a day each side and compares the parsed moments itself."""
+        return self.query(
+            f"SELECT {', '.join(COLUMNS)} FROM payments WHERE provider = :provider"
+            " AND completed_at IS NOT NULL AND completed_at >= :since AND completed_at < :until"
+            " ORDER BY created_position",
+            {"provider": provider, "since": since_iso, "until": until_iso},
+        )
+
     def dump(self) -> list[dict[str, Any]]:
         return self.query(f"SELECT {', '.join(COLUMNS)} FROM payments ORDER BY payment_id")
 

@@ -47,6 +47,10 @@ _TOSS_MSG_INTERNAL = "내부 시스템 처리 작업이 실패했습니다. 잠�
 _TOSS_CONFIRMABLE = frozenset({"READY", "IN_PROGRESS"})
 _TOSS_ALREADY_PROCESSED = frozenset({"DONE", "CANCELED", "PARTIAL_CANCELED", "WAITING_FOR_DEPOSIT"})
 _TOSS_CANCELABLE = frozenset({"DONE", "PARTIAL_CANCELED", "WAITING_FOR_DEPOSIT"})
+_TOSS_ROOTS = frozenset({"/v1/payments", "/v1/settlements"})
+# What the fakes keep of a payment: Toss 3 % plus VAT on it, Stripe 2.9 % + 30 minor units.
+_TOSS_FEE_BPS = 300
+_STRIPE_FEE_BPS, _STRIPE_FEE_FIXED = 290, 30
 _STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 
 
@@ -272,6 +276,8 @@ class FakeProviders:
         self._stripe_failures: list[_Failure] = []
         self._stripe_idempotency: dict[str, tuple[bytes, _Response]] = {}
         self._stripe_disputes: list[dict[str, Any]] = []
+        self._toss_extra_settlements: list[dict[str, Any]] = []
+        self._unsettled: set[str] = set()  # payment keys / PaymentIntents left off reports
 
     # ------------------------------------------------------------------ recording
 
@@ -430,6 +436,23 @@ class FakeProviders:
             }
         )
 
+    def toss_settlement(
+        self, payment_key: str, order_id: str, amount: int, sold_date: str, fee: int = 0
+    ) -> None:
+        """Add a line to Toss's settlement report that no Payment object of the fake backs
+        (a payment the ledger never heard of)."""
+        with self._lock:
+            self._toss_extra_settlements.append(
+                self._toss_settlement_line(
+                    payment_key, _toss_transaction_key(), order_id, amount, sold_date, fee
+                )
+            )
+
+    def leave_off_settlements(self, provider_payment_id: str) -> None:
+        """Toss's paymentKey or Stripe's PaymentIntent: its reports no longer list it."""
+        with self._lock:
+            self._unsettled.add(provider_payment_id)
+
     # ------------------------------------------------------------------ Stripe setup
 
     def stripe_session(
@@ -587,7 +610,7 @@ class FakeProviders:
         url = urlsplit(raw_path)
         path = url.path
         provider: Provider | None
-        if path == "/v1/payments" or path.startswith("/v1/payments/"):
+        if path in _TOSS_ROOTS or path.startswith("/v1/payments/"):
             provider = "toss"
         elif path.startswith("/v1/"):
             provider = "stripe"
@@ -662,6 +685,8 @@ class FakeProviders:
                 processed = self._toss_route(method, path, headers, parsed_json)
             return self._lost(processed, lost)
         with self._lock:
+            if provider == "toss" and path == "/v1/settlements":
+                return self._toss_settlements(headers, dict(parse_qsl(url.query)))
             if provider == "toss":
                 return self._toss_route(method, path, headers, parsed_json)
             if provider == "stripe":
@@ -882,6 +907,65 @@ class FakeProviders:
 
     # ---- Stripe
 
+    def _toss_settlements(self, headers: dict[str, str], query: dict[str, str]) -> _Response:
+        """`GET /v1/settlements?startDate&endDate&page&size`: a JSON array of Settlement
+        objects sold on those days (soldDate, the default dateType), paged from 1."""
+        expected = "Basic " + base64.b64encode(f"{self.toss_secret_key}:".encode()).decode()
+        if headers.get("authorization") != expected:
+            return self._toss_error(401, "UNAUTHORIZED_KEY", _TOSS_MSG_UNAUTHORIZED)
+        start, end = query.get("startDate"), query.get("endDate")
+        if not start or not end:
+            return self._toss_error(400, "INVALID_REQUEST", _TOSS_MSG_INVALID)
+        lines = [*self._toss_report_lines(), *self._toss_extra_settlements]
+        lines = [line for line in lines if start <= line["soldDate"] <= end]
+        page, size = int(query.get("page") or 1), int(query.get("size") or 100)
+        return _Response(200, copy.deepcopy(lines[(page - 1) * size : page * size]))
+
+    def _toss_report_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for p in self._toss_payments.values():
+            if not p["approvedAt"] or p["paymentKey"] in self._unsettled:
+                continue
+            key, order, amount = p["paymentKey"], p["orderId"], p["totalAmount"]
+            approval = hashlib.sha1(key.encode()).hexdigest()[:32].upper()  # stable per payment
+            fee = amount * _TOSS_FEE_BPS // 10000
+            lines.append(
+                self._toss_settlement_line(key, approval, order, amount, p["approvedAt"][:10], fee)
+            )
+            for cancel in p["cancels"] or []:
+                if cancel.get("cancelStatus", "DONE") == "DONE":
+                    lines.append(
+                        self._toss_settlement_line(
+                            key, cancel["transactionKey"], order, -int(cancel["cancelAmount"]),
+                            str(cancel["canceledAt"])[:10], 0,
+                        )
+                    )  # fmt: skip
+        return lines
+
+    @staticmethod
+    def _toss_settlement_line(
+        payment_key: str, transaction_key: str, order_id: str, amount: int, sold: str, fee: int
+    ) -> dict[str, Any]:
+        vat = fee // 10
+        paid_out = (datetime.fromisoformat(sold) + timedelta(days=2)).date().isoformat()
+        return {
+            "mId": "tvivarepublica",
+            "paymentKey": payment_key,
+            "transactionKey": transaction_key,
+            "orderId": order_id,
+            "currency": "KRW",
+            "method": "카드",
+            "amount": amount,
+            "interestFee": 0,
+            "fees": [{"type": "BASE", "fee": fee}],
+            "supplyAmount": fee,
+            "vat": vat,
+            "payOutAmount": amount - fee - vat,
+            "approvedAt": f"{sold}T00:00:00+09:00",
+            "soldDate": sold,
+            "paidOutDate": paid_out,
+        }
+
     @staticmethod
     def _stripe_error(
         status: int,
@@ -935,6 +1019,8 @@ class FakeProviders:
             return _Response(200, self._stripe_charge_of(found[-1]))
         if method == "GET" and parts == ["refunds"]:
             return self._stripe_list_refunds(form)
+        if method == "GET" and parts == ["balance_transactions"]:
+            return self._stripe_balance_transactions(form)
         if method == "POST" and parts == ["refunds"]:
             key = headers.get("idempotency-key")
             if key and key in self._stripe_idempotency:
@@ -1053,6 +1139,97 @@ class FakeProviders:
             "url": "/v1/checkout/sessions",
         }
         return _Response(200, copy.deepcopy(body))
+
+    def _stripe_balance_transactions(self, form: dict[str, Any]) -> _Response:
+        """`GET /v1/balance_transactions`: a paid session's charge and each succeeded
+        refund, newest first, `created[gte|lt]`, `starting_after` paging, and `expand`
+        of `data.source` (and `data.source.charge`) as Stripe expands them."""
+        created = form.get("created")
+        bounds = created if isinstance(created, dict) else {}
+        ops = {"gte": int.__ge__, "gt": int.__gt__, "lte": int.__le__, "lt": int.__lt__}
+        items = [
+            t
+            for t in self._stripe_ledger_lines()
+            if all(ops[op](int(t["created"]), int(v)) for op, v in bounds.items() if op in ops)
+        ]
+        items.sort(key=lambda t: -int(t["created"]))
+        after = form.get("starting_after")
+        if isinstance(after, str) and after:
+            ids = [t["id"] for t in items]
+            items = items[ids.index(after) + 1 :] if after in ids else []
+        limit = max(1, min(int(form.get("limit") or 10), 100))
+        expand = form.get("expand")
+        expanded = set(expand.values() if isinstance(expand, dict) else [])
+        page = [self._stripe_expand(t, expanded) for t in items[:limit]]
+        body = {
+            "object": "list",
+            "data": page,
+            "has_more": len(items) > limit,
+            "url": "/v1/balance_transactions",
+        }
+        return _Response(200, copy.deepcopy(body))
+
+    def _stripe_ledger_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for s in self._stripe_sessions.values():
+            pi = str(s["payment_intent"])
+            if s["payment_status"] != "paid" or pi in self._unsettled:
+                continue
+            amount = int(s["amount_total"])
+            fee = amount * _STRIPE_FEE_BPS // 10000 + _STRIPE_FEE_FIXED
+            txn_id = "txn_" + pi.removeprefix("pi_")
+            charge = "ch_" + pi.removeprefix("pi_")
+            lines.append(
+                self._stripe_txn(txn_id, "charge", charge, amount, fee, s["currency"], s["created"])
+            )
+        for r in self._stripe_refunds:
+            if r["status"] == "succeeded" and r["payment_intent"] not in self._unsettled:
+                amount, txn_id = -int(r["amount"]), r["balance_transaction"]
+                lines.append(
+                    self._stripe_txn(
+                        txn_id, "refund", r["id"], amount, 0, r["currency"], r["created"]
+                    )
+                )
+        return lines
+
+    @staticmethod
+    def _stripe_txn(
+        txn_id: str, type_: str, source: str, amount: int, fee: int, currency: str, created: int
+    ) -> dict[str, Any]:
+        detail = {"amount": fee, "currency": currency, "type": "stripe_fee"}
+        details = [{**detail, "description": "Stripe processing fees"}] if fee else []
+        return {
+            "id": txn_id,
+            "object": "balance_transaction",
+            "amount": amount,
+            "available_on": int(created) + 2 * 86400,
+            "created": int(created),
+            "currency": currency,
+            "description": None,
+            "fee": fee,
+            "fee_details": details,
+            "net": amount - fee,
+            "reporting_category": type_,
+            "source": source,
+            "status": "available",
+            "type": type_,
+        }
+
+    def _stripe_expand(self, txn: dict[str, Any], expanded: set[str]) -> dict[str, Any]:
+        if "data.source" not in expanded:
+            return txn
+        source_id = str(txn["source"])
+        if source_id.startswith("re_"):
+            refund = next(r for r in self._stripe_refunds if r["id"] == source_id)
+            source: dict[str, Any] = copy.deepcopy(refund)
+            session = self._stripe_session_of(refund["payment_intent"])
+            if "data.source.charge" in expanded and session is not None:
+                source["charge"] = self._stripe_charge_of(session)
+        else:
+            pi = "pi_" + source_id.removeprefix("ch_")
+            session = self._stripe_session_of(pi)
+            source = self._stripe_charge_of(session) if session else {"id": source_id}
+        return {**txn, "source": source}
 
     def _stripe_charge_of(self, session: dict[str, Any]) -> dict[str, Any]:
         """The session's charge: our order id in its metadata (as the Checkout Session's

@@ -45,7 +45,9 @@ class RefundResult:
 
 @dataclass(frozen=True)
 class SettlementLine:
-    """One payment or refund in a provider's settlement report, with the fee it kept."""
+    """One payment or refund in a provider's settlement report, with the fee it kept.
+    `line_id` is the report's own id of the line (Toss's transactionKey, Stripe's balance
+    transaction id): a fee is recorded once per line; empty, the payment id stands in."""
 
     provider_payment_id: str
     order_id: str | None
@@ -53,6 +55,7 @@ class SettlementLine:
     fee: int
     currency: str
     settled_on: date
+    line_id: str = ""
 
 
 class PaymentProvider(Protocol):

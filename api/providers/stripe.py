@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import stripe
@@ -18,13 +18,16 @@ import stripe
 from api.providers.base import RefundResult, SettlementLine, WebhookRequest, header, refund_outcome
 from api.providers.parking import release_parked
 from api.providers.stripe_api import (
+    SETTLED_TYPES,
     captured,
     charge_id_of,
     created_at,
+    day_bounds,
     make_client,
     order_id_of,
     payment_intent_id,
     payment_method,
+    settlement_line,
     succeeded_refunds,
     verify_event,
 )
@@ -54,7 +57,8 @@ def from_settings(ledger: PaymentLedger, settings: Settings) -> StripePayments:
     key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else None
     client = make_client(key, settings.stripe_api_base, settings.provider_timeout_seconds)
     secret = settings.stripe_webhook_secret
-    return StripePayments(ledger, client, secret.get_secret_value() if secret else None)
+    secret_value = secret.get_secret_value() if secret else None
+    return StripePayments(ledger, client, secret_value, settings.zone)
 
 
 class StripePayments:
@@ -67,10 +71,12 @@ class StripePayments:
         ledger: PaymentLedger,
         client: stripe.StripeClient | None,
         webhook_secret: str | None = None,
+        zone: tzinfo = UTC,
     ) -> None:
         self.ledger = ledger
         self.client = client
         self.webhook_secret = webhook_secret
+        self.zone = zone  # settlement days are business days there
         later = ChargeReports(ledger, self.list_refunds)
         # charge.dispute.funds_withdrawn / funds_reinstated are left unhandled (ignored):
         # the dispute's close decides the money.
@@ -219,7 +225,24 @@ class StripePayments:
         return None
 
     def settlements(self, start: date, end: date) -> list[SettlementLine] | None:
-        return None  # balance transactions are not read yet (fee reconciliation)
+        """The balance transactions of charges and refunds created on those business days,
+        each with the fee Stripe kept (https://docs.stripe.com/api/balance_transactions);
+        `data.source` is expanded (and a refund's charge) to name the payment and order."""
+        client = self.require_client()
+        since, until = day_bounds(start, end, self.zone)
+        params: dict[str, Any] = {
+            "created": {"gte": since, "lt": until},
+            "limit": 100,
+            "expand": ["data.source", "data.source.charge"],
+        }
+        try:
+            page = client.v1.balance_transactions.list(params=params)  # type: ignore[arg-type]
+            found = [t.to_dict() for t in page.auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise _unavailable("balance transactions", exc) from exc
+        return [
+            settlement_line(txn, self.zone) for txn in found if txn.get("type") in SETTLED_TYPES
+        ]
 
     # --- webhooks ------------------------------------------------------------------
 

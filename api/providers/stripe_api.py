@@ -8,18 +8,22 @@ https://docs.stripe.com/api/events/types (the objects each event type carries).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import stripe
 
 from api.errors import ApiError
+from api.providers.base import SettlementLine
 from api.providers.webhooks import parse_json_object
 from ledger.application import RefundReport
 from ledger.payment import Payment
 
 # Stripe's own default: a signature older than this is a replay.
 SIGNATURE_TOLERANCE_SECONDS = 300
+# Balance transactions that settle a payment or give it back (`payment`/`payment_refund`:
+# the same for non-card methods); payouts, adjustments and Stripe's own fees are not lines.
+SETTLED_TYPES = frozenset({"charge", "payment", "refund", "payment_refund"})
 
 
 def make_client(api_key: str | None, api_base: str, timeout: float) -> stripe.StripeClient | None:
@@ -150,3 +154,30 @@ def created_at(event: dict[str, Any]) -> datetime:
     if isinstance(created, int) and not isinstance(created, bool):
         return datetime.fromtimestamp(created, UTC)
     return datetime.now(UTC)
+
+
+def day_bounds(start: date, end: date, zone: tzinfo) -> tuple[int, int]:
+    """Unix seconds of `start`'s first moment and the day after `end`'s, in `zone`."""
+    first = datetime.combine(start, time(), zone)
+    after = datetime.combine(end + timedelta(days=1), time(), zone)
+    return int(first.timestamp()), int(after.timestamp())
+
+
+def settlement_line(txn: dict[str, Any], zone: tzinfo) -> SettlementLine:
+    """A balance transaction as a settlement line: its charge's PaymentIntent and order
+    (a refund's through its expanded charge), the fee Stripe kept in the balance's currency."""
+    source = txn.get("source")
+    source = source if isinstance(source, dict) else {}
+    charge = source.get("charge") if source.get("object") == "refund" else source
+    charge = charge if isinstance(charge, dict) else {}
+    intent = payment_intent_id(source) or payment_intent_id(charge)
+    created = datetime.fromtimestamp(int(txn["created"]), UTC)
+    return SettlementLine(
+        provider_payment_id=intent or str(source.get("id") or ""),
+        order_id=order_id_of(charge) or order_id_of(source),
+        amount=int(txn["amount"]),
+        fee=int(txn.get("fee") or 0),
+        currency=_upper(txn.get("currency")),
+        settled_on=created.astimezone(zone).date(),
+        line_id=str(txn["id"]),
+    )

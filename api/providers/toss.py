@@ -44,6 +44,7 @@ from ledger.settings import Settings
 
 STATUS_EVENTS = frozenset({"PAYMENT_STATUS_CHANGED", "CANCEL_STATUS_CHANGED"})
 DEPOSIT_CALLBACK = "DEPOSIT_CALLBACK"
+SETTLEMENT_PAGE = 100  # lines per GET /v1/settlements page
 # The ledger statuses each Toss status leads to, to tell an applied report from a rejected one.
 _REACHES: dict[str, frozenset[str]] = {
     "DONE": frozenset({"completed"}),
@@ -203,7 +204,19 @@ class TossPayments:
         return self.apply(payment, answer, answer_delivery(answer, "PAYMENT_STATUS_CHANGED"))
 
     def settlements(self, start: date, end: date) -> list[SettlementLine] | None:
-        return None  # Toss's GET /v1/settlements is not read yet (fee reconciliation)
+        """Toss's settlement lines sold from `start` to `end` (its default dateType,
+        soldDate), every page. A refused query is the admin's to fix, not a retry's."""
+        lines: list[SettlementLine] = []
+        page = 1
+        while True:
+            try:
+                found = self.client.settlements(start, end, page, SETTLEMENT_PAGE)
+            except TossDeclined as declined:
+                raise LedgerError(declined.message, declined.code) from declined
+            lines.extend(_settlement_line(item) for item in found)
+            if len(found) < SETTLEMENT_PAGE:
+                return lines
+            page += 1
 
     # --- webhooks ------------------------------------------------------------------
 
@@ -277,6 +290,21 @@ class TossPayments:
                     f"Toss knows no payment {payment_key}", "unknown_payment"
                 ) from declined
             raise LedgerError(declined.message, declined.code) from declined
+
+
+def _settlement_line(item: dict[str, Any]) -> SettlementLine:
+    """A Settlement object: the fee Toss kept is what it did not pay out (its `fees`, the
+    interest-free instalment fee and their VAT, all in `amount - payOutAmount`)."""
+    amount = int(item.get("amount") or 0)
+    return SettlementLine(
+        provider_payment_id=str(item.get("paymentKey")),
+        order_id=_text(item.get("orderId")),
+        amount=amount,
+        fee=amount - int(item.get("payOutAmount") or 0),
+        currency=str(item.get("currency") or "KRW").upper(),
+        settled_on=date.fromisoformat(str(item.get("soldDate"))),
+        line_id=str(item.get("transactionKey") or item.get("paymentKey")),
+    )
 
 
 def _refund_report(cancel: dict[str, Any]) -> RefundReport:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -62,7 +63,27 @@ class TossClient:
             headers={"Idempotency-Key": idempotency_key},
         )
 
+    def settlements(self, start: date, end: date, page: int, size: int) -> list[dict[str, Any]]:
+        """One page (from 1) of the settlement lines sold on those days, a JSON array
+        (https://docs.tosspayments.com/reference#정산-조회)."""
+        params = {
+            "startDate": start.isoformat(),
+            "endDate": end.isoformat(),
+            "page": page,
+            "size": size,
+        }
+        data = self._send("GET", "/v1/settlements", params=params)
+        if not isinstance(data, list) or not all(isinstance(line, dict) for line in data):
+            raise ProviderUnavailableError("Toss answered settlements that are not a list")
+        return data
+
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        data = self._send(method, path, **kwargs)
+        if not isinstance(data, dict):
+            raise ProviderUnavailableError("Toss answered a body that is not a JSON object")
+        return data
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         if not self._configured:
             raise ProviderUnavailableError(
                 "TOSS_SECRET_KEY is not configured", "provider_not_configured"
@@ -83,12 +104,13 @@ class TossClient:
             )
             raise ProviderUnavailableError(f"Toss answered {response.status_code}")
         try:
-            data: dict[str, Any] = response.json()
+            data: Any = response.json()
         except ValueError as exc:
             raise ProviderUnavailableError("Toss answered a body that is not JSON") from exc
         if response.status_code >= 400:
+            error = data if isinstance(data, dict) else {}
             raise TossDeclined(
-                response.status_code, str(data.get("code")), str(data.get("message"))
+                response.status_code, str(error.get("code")), str(error.get("message"))
             )
         return data
 

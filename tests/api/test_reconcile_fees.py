@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -16,7 +17,7 @@ from api.providers.registry import ProviderRegistry
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from tests.api.test_checkout import stripe_body
-from tests.api.test_journal import balances, journal, toss_paid
+from tests.api.test_journal import admin_refund, balances, journal, toss_paid
 from tests.api.test_reconcile import WAIT_SECONDS, run_cli
 from tests.api.test_webhooks_stripe import deliver, session
 from tests.conftest import event_topics, make_settings
@@ -43,8 +44,9 @@ def cli_env(database_url: str, fake: FakeProviders) -> dict[str, str]:
 
 
 def history(settings: Settings, fake: FakeProviders) -> dict[str, str]:
-    """A Toss and a Stripe payment settled, a Toss one Toss's report leaves off, and a
-    report line for an order the ledger never saw; the payments table up to date."""
+    """A Toss and a Stripe payment settled (and part of the Stripe one refunded), a Toss
+    payment Toss's report leaves off, and a report line for an order the ledger never saw;
+    the payments table up to date."""
     with TestClient(create_app(settings)) as client:
         paid = toss_paid(client, "order-f1", 55_000)
         left_off = toss_paid(client, "order-f2", 30_000)
@@ -54,6 +56,8 @@ def history(settings: Settings, fake: FakeProviders) -> dict[str, str]:
         assert created.status_code == 201, created.text
         answer = deliver(client, fake, "checkout.session.completed", session(fake))
         assert answer.status_code == 200, answer.text
+        # Its refund is a line of Stripe's report too (no fee), named through its charge.
+        admin_refund(client, created.json()["payment_id"], 1_000, "fees-refund-1")
         services = client.app.state.services  # type: ignore[attr-defined]
         head = services.ledger.recorder.max_notification_id()
         services.read_models.wait(head, WAIT_SECONDS, names=("payments_table",))
@@ -82,7 +86,7 @@ def test_fees_of_both_providers_are_posted_once_and_disagreements_reported(
     assert [line["order_id"] for line in toss["unknown_to_ledger"]] == ["order-ghost"]
     assert [p["payment_id"] for p in toss["missing_at_provider"]] == [ids["left_off"]]
     assert (stripe["lines"], stripe["fees_posted"], stripe["already_posted"]) == (
-        1, {"USD": STRIPE_FEE}, 0,
+        2, {"USD": STRIPE_FEE}, 0,
     )  # fmt: skip
     assert stripe["unknown_to_ledger"] == [] and stripe["missing_at_provider"] == []
     assert fake.calls("GET", "/v1/settlements") and fake.calls("GET", "/v1/balance_transactions")
@@ -94,7 +98,7 @@ def test_fees_of_both_providers_are_posted_once_and_disagreements_reported(
 
     with TestClient(create_app(settings)) as client:
         ledger = client.app.state.services.ledger  # type: ignore[attr-defined]
-        assert event_topics(ledger).count("Recorded") == 3
+        assert event_topics(ledger).count("Recorded") == 4
         fees = [e for e in journal(client, ledger) if e["kind"] == "provider_fee"]
         by_payment = {e["payment_id"]: e["postings"] for e in fees}
         assert by_payment[ids["paid"]] == [
@@ -108,20 +112,24 @@ def test_fees_of_both_providers_are_posted_once_and_disagreements_reported(
         accounts = balances(client, ledger)
     assert accounts["provider_fees"] == {"KRW": TOSS_FEE + GHOST_FEE, "USD": STRIPE_FEE}
     assert accounts["provider:toss"]["KRW"] == 55_000 + 30_000 - TOSS_FEE - GHOST_FEE
-    assert accounts["provider:stripe"]["USD"] == 4_200 - STRIPE_FEE
+    assert accounts["provider:stripe"]["USD"] == 4_200 - 1_000 - STRIPE_FEE
     for currency in ("KRW", "USD"):
         assert sum(by_currency.get(currency, 0) for by_currency in accounts.values()) == 0
 
 
+@pytest.mark.parametrize(
+    ("provider", "reason"), [("toss", "Toss answered 503"), ("stripe", "Stripe did not answer")]
+)
 def test_an_unreachable_provider_fails_the_command_and_posts_nothing(
-    database_url: str, fake: FakeProviders
+    database_url: str, fake: FakeProviders, provider: str, reason: str
 ) -> None:
     settings = make_settings(database_url, fake)
     history(settings, fake)
-    fake.toss_fail_next(503)
+    # Stripe is asked after Toss: its failure must not leave Toss's fees posted.
+    (fake.toss_fail_next if provider == "toss" else fake.stripe_fail_next)(503)
     failed = run_cli(cli_env(database_url, fake), "reconcile-fees", *WINDOW)
     assert failed.returncode == 1, failed.stdout
-    assert "provider_unavailable" in failed.stderr and "Toss answered 503" in failed.stderr
+    assert "provider_unavailable" in failed.stderr and reason in failed.stderr
     assert failed.stdout == ""
     ledger = PaymentLedger(env=settings.eventsourcing_env())
     try:

@@ -124,6 +124,7 @@ def reconcile_fees(
     _logging()
     services = build_services(settings)
     try:
+        _note_table_lag(services, "payments it does not list yet are not checked at the providers")
         fees = FeeReconciler(
             services.ledger, services.providers, services.read_models.payments_table,
             settings.zone,
@@ -135,6 +136,19 @@ def reconcile_fees(
     finally:
         _close(services)
     typer.echo(json.dumps(report, ensure_ascii=False))
+
+
+def _note_table_lag(services: Services, consequence: str) -> None:
+    from ledger.application import PaymentLedger
+
+    head = services.ledger.recorder.max_notification_id() or 0
+    table = services.read_models.payments_table.max_tracking_id(PaymentLedger.name) or 0
+    if table < head:
+        typer.echo(
+            f"note: the payments table is {head - table} events behind the store (is "
+            f"`ledger serve` or `ledger project` running?); {consequence}",
+            err=True,
+        )
 
 
 def _close(services: Services) -> None:

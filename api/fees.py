@@ -21,6 +21,7 @@ from api.providers.registry import ProviderRegistry
 from ledger.application import PaymentLedger
 from ledger.payment import Payment
 from ledger.provider_fee import record_fee
+from ledger.statement import business_day
 from projections.payments_table import PaymentsTableView
 
 
@@ -113,7 +114,7 @@ class FeeReconciler:
         return [row for row in rows if start <= self._day(row["completed_at"]) <= end]
 
     def _day(self, moment: str) -> date:
-        return datetime.fromisoformat(moment).astimezone(self.zone).date()
+        return business_day(datetime.fromisoformat(moment), self.zone)
 
 
 def _line_dict(line: SettlementLine) -> dict[str, Any]:

@@ -8,9 +8,10 @@ version and one outcome stands; paying it is its second event, at most one.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
@@ -18,6 +19,13 @@ from ledger.errors import ConflictError
 from ledger.ids import stable_id
 
 Period = Literal["monthly", "weekly"]
+
+
+def business_day(moment: datetime, zone: ZoneInfo) -> date:
+    """The day `moment` falls on in the business time zone (LEDGER_TIMEZONE); a naive
+    moment is UTC, as the event store's timestamps are."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(zone).date()
 
 
 def statement_id(trainer_id: str, currency: str, period_start: date | str) -> UUID:

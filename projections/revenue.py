@@ -15,7 +15,7 @@ DDL is built again when a process starts (see `drop_if_older`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from ledger.payment import Payment
+from ledger.statement import business_day
 from ledger.status import PAID_STATUSES as PAID
 from ledger.status import Provider, chargeback, paid_status
 from projections.base import PostgresView, SQLiteView, View
@@ -72,8 +73,7 @@ class RevenueView(View):
         super().create_table()  # type: ignore[safe-super]  # the backend's, next in the MRO
 
     def business_day(self, moment: datetime) -> str:
-        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        return aware.astimezone(self.zone).date().isoformat()
+        return business_day(moment, self.zone).isoformat()
 
     def stats(self, now: datetime) -> dict[str, Any]:
         """The admin statistics at `now`; reads buckets only (O(days))."""

@@ -14,7 +14,7 @@ statement, with a negative result carried into it as `carried_in`.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,14 @@ from eventsourcing.projection import Projection
 from ledger.application import PaymentLedger
 from ledger.payment import Payment
 from ledger.settlement import NOTHING
-from ledger.statement import Period, Statement, next_period, period_of, statement_id
+from ledger.statement import (
+    Period,
+    Statement,
+    business_day,
+    next_period,
+    period_of,
+    statement_id,
+)
 from projections.base import Batch, PostgresView, SQLiteView, View
 from projections.rows import KeyedTable, Row
 from projections.splits import Movement, SplitBook, for_each_event
@@ -190,11 +197,6 @@ class SQLiteStatementsView(StatementsView, SQLiteView):
 
 class PostgresStatementsView(StatementsView, PostgresView):
     pass
-
-
-def business_day(moment: datetime, zone: ZoneInfo) -> date:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(zone).date()
 
 
 class StatementsProjection(Projection[StatementsView]):

@@ -26,8 +26,8 @@ from api.settlement_schemas import (
     StatementPage,
     StatementStatus,
 )
+from ledger.statement import business_day
 from projections.runtime import ReadModels
-from projections.statements import business_day
 
 router = APIRouter(prefix="/api/admin", tags=["settlement"])
 

@@ -8,7 +8,6 @@ keyed by the event id; refunds are created with the admin's idempotency key.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -29,6 +28,7 @@ from api.providers.stripe_api import (
     payment_method,
     settlement_line,
     succeeded_refunds,
+    unavailable,
     verify_event,
 )
 from api.providers.stripe_disputes import ChargeReports, charge_order_id
@@ -44,8 +44,6 @@ from ledger.errors import LedgerError, NotFoundError, ProviderUnavailableError
 from ledger.parking import park
 from ledger.payment import Payment, Provider
 from ledger.settings import Settings
-
-log = logging.getLogger("ledger.stripe")
 
 Handler = Callable[[Payment, dict[str, Any], datetime, Delivery], WebhookOutcome]
 # A Checkout Session is created shortly before the ledger's payment or after it; reconciliation
@@ -118,7 +116,7 @@ class StripePayments:
                 ) from exc
             raise LedgerError(exc.user_message or str(exc), "stripe_invalid_request") from exc
         except stripe.StripeError as exc:  # connection, 5xx, authentication, rate limit
-            raise _unavailable("session", exc) from exc
+            raise unavailable("session", exc) from exc
         return session.to_dict()
 
     def confirm(self, session_id: str) -> CommandResult:
@@ -190,7 +188,7 @@ class StripePayments:
                 exc.user_message or str(exc), str(exc.code or "refund_declined")
             ) from exc
         except stripe.StripeError as exc:
-            raise _unavailable("refund", exc) from exc
+            raise unavailable("refund", exc) from exc
         return refund.to_dict()
 
     def list_refunds(self, filters: dict[str, str]) -> list[dict[str, Any]]:
@@ -200,7 +198,7 @@ class StripePayments:
             page = client.v1.refunds.list(params={**filters, "limit": 100})  # type: ignore[arg-type]
             return [r.to_dict() for r in page.auto_paging_iter()]
         except stripe.StripeError as exc:  # a retry (Stripe's, or the admin's) can help
-            raise _unavailable(f"refunds {filters}", exc) from exc
+            raise unavailable(f"refunds {filters}", exc) from exc
 
     def reread(self, payment: Payment) -> CommandResult:
         """Find the payment's Checkout Session (by its order id, among the sessions created
@@ -221,7 +219,7 @@ class StripePayments:
                 if order_id_of(found) == payment.order_id:
                     return found
         except stripe.StripeError as exc:
-            raise _unavailable("sessions", exc) from exc
+            raise unavailable("sessions", exc) from exc
         return None
 
     def settlements(self, start: date, end: date) -> list[SettlementLine] | None:
@@ -239,7 +237,7 @@ class StripePayments:
             page = client.v1.balance_transactions.list(params=params)  # type: ignore[arg-type]
             found = [t.to_dict() for t in page.auto_paging_iter()]
         except stripe.StripeError as exc:
-            raise _unavailable("balance transactions", exc) from exc
+            raise unavailable("balance transactions", exc) from exc
         return [
             settlement_line(txn, self.zone) for txn in found if txn.get("type") in SETTLED_TYPES
         ]
@@ -335,8 +333,3 @@ class StripePayments:
         message = str(error.get("message") or "the payment failed")
         result = self.ledger.fail(payment.id, code, message, at, delivery, loaded=payment)
         return outcome_of(result, {"failed"})
-
-
-def _unavailable(what: str, exc: stripe.StripeError) -> ProviderUnavailableError:
-    log.warning("stripe %s: %r", what, exc)
-    return ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}")

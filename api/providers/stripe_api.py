@@ -7,6 +7,7 @@ https://docs.stripe.com/api/events/types (the objects each event type carries).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -17,7 +18,10 @@ from api.errors import ApiError
 from api.providers.base import SettlementLine
 from api.providers.webhooks import parse_json_object
 from ledger.application import RefundReport
+from ledger.errors import ProviderUnavailableError
 from ledger.payment import Payment
+
+log = logging.getLogger("ledger.stripe")
 
 # Stripe's own default: a signature older than this is a replay.
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -181,3 +185,9 @@ def settlement_line(txn: dict[str, Any], zone: tzinfo) -> SettlementLine:
         settled_on=created.astimezone(zone).date(),
         line_id=str(txn["id"]),
     )
+
+
+def unavailable(what: str, exc: stripe.StripeError) -> ProviderUnavailableError:
+    """Stripe could not be reached or answered 5xx: 502 to the caller, who may retry."""
+    log.warning("stripe %s: %r", what, exc)
+    return ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}")

@@ -9,7 +9,6 @@ refunds that fail after succeeding: https://docs.stripe.com/refunds#failed-refun
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,13 +20,11 @@ from api.providers.stripe_api import (
     order_id_of,
     payment_intent_id,
     succeeded_refunds,
+    unavailable,
 )
 from api.providers.webhooks import WebhookOutcome, outcome_of
 from ledger.application import Approval, Delivery, PaymentLedger
-from ledger.errors import ProviderUnavailableError
 from ledger.payment import Payment, Status
-
-log = logging.getLogger("ledger.stripe")
 
 ListRefunds = Callable[[dict[str, str]], list[dict[str, Any]]]
 # Where a paid payment may be once a refund or a dispute has moved on.
@@ -44,9 +41,9 @@ def charge_order_id(client: stripe.StripeClient, charge_id: str) -> str | None:
     except stripe.InvalidRequestError as exc:
         if exc.http_status == 404:
             return None
-        raise _unavailable(f"charge {charge_id}", exc) from exc
+        raise unavailable(f"charge {charge_id}", exc) from exc
     except stripe.StripeError as exc:
-        raise _unavailable(f"charge {charge_id}", exc) from exc
+        raise unavailable(f"charge {charge_id}", exc) from exc
     return order_id_of(charge)
 
 
@@ -182,11 +179,6 @@ def disputed_amount(payment: Payment, dispute: dict[str, Any]) -> int:
     if same and isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
         return amount
     return payment.refundable_amount
-
-
-def _unavailable(what: str, exc: stripe.StripeError) -> ProviderUnavailableError:
-    log.warning("stripe %s: %r", what, exc)
-    return ProviderUnavailableError(f"Stripe did not answer: {type(exc).__name__}")
 
 
 def _is_amount(value: Any) -> bool:

@@ -41,9 +41,10 @@ def _psycopg_style(sql: str) -> str:
 class Batch:
     """Consecutive events being applied to one view in one transaction."""
 
-    def __init__(self, cursor: Any, rows: Rows) -> None:
+    def __init__(self, cursor: Any, rows: Rows, events: Sequence[Any] = ()) -> None:
         self.cursor = cursor
         self.rows = rows
+        self.events = events  # the batch's domain events, for views that announce keys
         self.application_name = ""
         self.first: int | None = None
         self.last: int | None = None
@@ -124,7 +125,7 @@ class View(TrackingRecorder):
         yield batch
 
     @contextmanager
-    def batch(self, expected: Iterable[str] = ()) -> Iterator[Batch]:
+    def batch(self, expected: Iterable[str] = (), events: Sequence[Any] = ()) -> Iterator[Batch]:
         """Apply many consecutive events in one transaction; the position is written for its
         first and last event, not per event.
 
@@ -132,9 +133,11 @@ class View(TrackingRecorder):
         The batch's first position is recorded before its rows, and only if the view's
         previous one is below it, so a batch that overlaps events already applied (a second
         runner, a restart racing the first) rolls back whole instead of applying any twice.
+        `expected` and `events` let the first row read fetch every row the batch will need
+        (projections/rows.py).
         """
         with self._transaction() as cursor, self._pipeline(cursor):
-            batch = Batch(cursor, Rows(self._row_store(cursor), expected))
+            batch = Batch(cursor, Rows(self._row_store(cursor), expected), events)
             self._local.batch = batch
             try:
                 yield batch

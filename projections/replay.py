@@ -24,6 +24,7 @@ class EventBatch(NamedTuple):
 
     events: list[tuple[Any, Tracking]]
     keys: frozenset[str]
+    domain_events: tuple[Any, ...]
 
 
 def decode(
@@ -31,16 +32,18 @@ def decode(
     to_domain_event: Callable[[Notification], Any],
     notifications: Sequence[Notification],
 ) -> EventBatch:
+    events = [(to_domain_event(n), Tracking(application_name, n.id)) for n in notifications]
     return EventBatch(
-        [(to_domain_event(n), Tracking(application_name, n.id)) for n in notifications],
+        events,
         frozenset(str(n.originator_id) for n in notifications),
+        tuple(event for event, _ in events),
     )
 
 
 def apply(projection: Projection[Any], batch: EventBatch) -> None:
     """The batch through the projection's handlers, in one view transaction."""
     process = projection.process_event  # bound once: a dispatching method rebinds per access
-    with projection.view.batch(expected=batch.keys):
+    with projection.view.batch(expected=batch.keys, events=batch.domain_events):
         for event, tracking in batch.events:
             process(event, tracking)
 

@@ -24,11 +24,13 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class KeyedTable:
-    """A table with one row per key (an aggregate's id)."""
+    """A table with one row per key: an aggregate's id, or (`by_aggregate` False) a key
+    that handlers derive (a trainer's statement, a refund), announced with `Rows.expect`."""
 
     name: str
     key: str
     columns: tuple[str, ...]
+    by_aggregate: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,35 +56,55 @@ class RowStore(Protocol):
 class Rows:
     """One batch's view of its tables: rows read once, changed in memory, written at the end.
 
-    `expected` holds the keys the batch's events belong to, so that the first row read
-    fetches all of them in one query; a key not expected is fetched when asked for.
+    `expected` holds the keys the batch's events belong to, so that the first row read from
+    a table keyed by aggregate fetches all of them in one query; keys of other tables are
+    announced with `expect` before they are asked for. A key neither expected nor announced
+    is fetched when asked for (one query each: the slow path a rebuild must not take).
     Handlers see text as the events hold it; the stores get its stored form
     (projections/text.py), so no character an event may carry can fail a batch.
     """
 
     def __init__(self, store: RowStore, expected: Iterable[str] = ()) -> None:
         self._store = store
-        self.expected = set(expected)
+        self.expected = frozenset(expected)
+        self._announced: dict[str, set[str]] = {}  # keys to fetch with the next miss
         self._cached: dict[str, dict[str, Row | None]] = {}
         self._changed: dict[KeyedTable, dict[str, Row]] = {}
         self._sums: dict[CounterTable, dict[tuple[Any, ...], list[int]]] = {}
 
     def get(self, table: KeyedTable, key: str) -> Row | None:
         """The row as this batch sees it (None if there is none). Change it only via `put`."""
-        cached = self._cached.setdefault(table.name, {})
+        cached = self._cache(table)
         if key not in cached:
-            wanted = sorted({key} | (self.expected - cached.keys()))
+            wanted = sorted(({key} | self._announced.pop(table.name, set())) - cached.keys())
             stored = self._store.select_rows(table, [to_column(k) for k in wanted])
             found = {row[table.key]: row for row in map(read_row, stored)}
             cached.update((k, found.get(k)) for k in wanted)
         row = cached[key]
         return dict(row) if row is not None else None
 
+    def expect(self, table: KeyedTable, keys: Iterable[str]) -> None:
+        """Fetch these keys' rows together, with the next one asked for that is not read yet."""
+        cached = self._cache(table)
+        self._announced.setdefault(table.name, set()).update(k for k in keys if k not in cached)
+
+    def read(self, table: KeyedTable) -> list[Row]:
+        """The rows of `table` this batch has read or put so far (copies)."""
+        return [dict(row) for row in self._cached.get(table.name, {}).values() if row is not None]
+
     def put(self, table: KeyedTable, row: Row) -> None:
         """`row` holds every column of `table` (and nothing else)."""
         key = row[table.key]
-        self._cached.setdefault(table.name, {})[key] = row
+        self._cache(table)[key] = row
         self._changed.setdefault(table, {})[key] = row
+
+    def _cache(self, table: KeyedTable) -> dict[str, Row | None]:
+        cached = self._cached.get(table.name)
+        if cached is None:
+            cached = self._cached[table.name] = {}
+            if table.by_aggregate:
+                self._announced[table.name] = set(self.expected)
+        return cached
 
     def add(self, table: CounterTable, key: tuple[Any, ...], *amounts: int) -> None:
         sums = self._sums.setdefault(table, {}).setdefault(key, [0] * len(table.amounts))

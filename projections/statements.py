@@ -15,6 +15,7 @@ statement, with a negative result carried into it as `carried_in`.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -46,7 +47,10 @@ SUMMARY = (
 STATEMENTS = KeyedTable("statements", "statement_id", (*SUMMARY, "created_position"))
 LINE_FIELDS = ("payment_id", "order_id", "kind", "amount", "commission", "vat", "at")
 LINES = KeyedTable(
-    "statement_lines", "line_id", ("line_id", "statement_id", "position", *LINE_FIELDS)
+    "statement_lines",
+    "line_id",
+    ("line_id", "statement_id", "position", *LINE_FIELDS),
+    by_aggregate=False,
 )
 ORDERS = KeyedTable("statement_orders", "payment_id", ("payment_id", "order_id"))
 # The journal's entry kind → the statement line's kind and sign.
@@ -218,6 +222,7 @@ class StatementsProjection(Projection[StatementsView]):
             if isinstance(domain_event, Payment.Initiated):
                 order = {"payment_id": str(domain_event.originator_id)}
                 batch.rows.put(ORDERS, order | {"order_id": domain_event.order_id})
+            self._announce(batch)
             moved = BOOK.apply(batch, domain_event, tracking, view.commission_bps, view.vat_bps)
             if moved is not None and moved.split != NOTHING:
                 self._line(batch, tracking, moved)
@@ -236,6 +241,18 @@ class StatementsProjection(Projection[StatementsView]):
                 batch.rows.put(STATEMENTS, row)
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _announce(self, batch: Batch) -> None:
+        """Once per batch: the open statements its lines may go to, read in one query."""
+        if batch.state.get("statements_announced"):
+            return
+        period, zone = self.view.period, self.view.zone
+        ids = {
+            _statement_key(trainer, currency, period_of(business_day(at, zone), period)[0])
+            for (trainer, currency), at in BOOK.movements(batch)
+        }
+        batch.rows.expect(STATEMENTS, ids)
+        batch.state["statements_announced"] = True
 
     def _line(self, batch: Batch, tracking: Tracking, moved: Movement) -> None:
         """A line of what `moved` moved, in the open statement for the day it happened."""
@@ -299,7 +316,7 @@ def _open(
     """The trainer's open statement for the period starting at `start`, or, if that one is
     closed or paid, for the first period after it that is not: created when missing."""
     while True:
-        sid = str(statement_id(trainer_id, currency, start))
+        sid = _statement_key(trainer_id, currency, start)
         row = batch.rows.get(STATEMENTS, sid)
         if row is None:
             first, last = period_of(start, period)
@@ -307,6 +324,11 @@ def _open(
         if row["status"] == "open":
             return row
         start = next_period(start, period)[0]
+
+
+@lru_cache(maxsize=4096)  # a uuid5 per line otherwise
+def _statement_key(trainer_id: str, currency: str, start: date) -> str:
+    return str(statement_id(trainer_id, currency, start))
 
 
 def _new(sid: str, trainer: str, currency: str, start: str, end: str, position: int) -> Row:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from projections.rows import CounterTable, KeyedTable, Row, Rows
 
 PAYMENTS = KeyedTable("payments", "id", ("id", "status"))
+RATES = KeyedTable("rates", "trainer", ("trainer", "bps"), by_aggregate=False)
 BUCKETS = CounterTable("buckets", ("day",), ("count", "net"))
 
 
@@ -16,11 +17,13 @@ class InMemoryStore:
     def __init__(self, rows: dict[str, Row]) -> None:
         self.rows = rows
         self.selects: list[list[str]] = []
+        self.tables: list[str] = []
         self.upserts: list[list[Row]] = []
         self.additions: list[list[Row]] = []
 
     def select_rows(self, table: KeyedTable, keys: Sequence[str]) -> list[Row]:
         self.selects.append(list(keys))
+        self.tables.append(table.name)
         return [dict(self.rows[k]) for k in keys if k in self.rows]
 
     def upsert_rows(self, table: KeyedTable, rows: Sequence[Row]) -> None:
@@ -69,3 +72,23 @@ def test_counter_changes_that_cancel_out_are_not_written() -> None:
     rows.add(BUCKETS, ("2026-12-02",), 1, 700)
     rows.flush()
     assert store.additions == [[{"day": "2026-12-02", "count": 1, "net": 700}]]
+
+
+def test_keys_announced_for_a_derived_table_are_read_together_with_the_first_miss() -> None:
+    # A rebuild's page touches many trainers: one query for all of them, not one each.
+    store = InMemoryStore({"t1": {"trainer": "t1", "bps": 1500}})
+    rows = Rows(store, expected={"payment-1", "payment-2"})
+    rows.expect(RATES, ["t1", "t2", "t3"])
+    assert rows.get(RATES, "t2") is None
+    assert rows.get(RATES, "t1") == {"trainer": "t1", "bps": 1500}
+    assert rows.get(RATES, "t3") is None
+    # The aggregate ids are not looked for in a table not keyed by them.
+    assert store.selects == [["t1", "t2", "t3"]]
+
+
+def test_rows_read_lists_what_the_batch_has_read_or_put() -> None:
+    store = InMemoryStore({"a": {"id": "a", "status": "pending"}})
+    rows = Rows(store, expected={"a", "gone"})
+    rows.put(PAYMENTS, {"id": "b", "status": "pending"})
+    rows.get(PAYMENTS, "a")
+    assert sorted(r["id"] for r in rows.read(PAYMENTS)) == ["a", "b"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,8 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.hardening import Hardening, SafeJSONResponse
+from api.inbox import InboxProcessor
+from api.leader import LEAD_ENV, Leadership
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.outage import install_outage_handlers
@@ -19,7 +22,6 @@ from api.providers import stripe, toss
 from api.providers.base import PaymentProvider
 from api.providers.refunds import Refunds
 from api.providers.registry import ProviderRegistry
-from api.reconcile import reconcile_loop
 from api.routers import (
     admin,
     audit,
@@ -29,6 +31,7 @@ from api.routers import (
     refunds,
     settlements,
     trainers,
+    webhook_inbox,
     webhooks,
 )
 from ledger.application import PaymentLedger
@@ -36,7 +39,9 @@ from ledger.settings import Settings
 from ledger.settlement_desk import SettlementDesk
 from ledger.statement_desk import StatementDesk
 from projections.runtime import ReadModels
+from store.inbox import WebhookInbox
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 ProviderFactory = Callable[[PaymentLedger, Settings], PaymentProvider]
 # Adding a provider: one module with a `PaymentProvider` and its factory here (README).
 BUILT_IN_PROVIDERS: tuple[ProviderFactory, ...] = (toss.from_settings, stripe.from_settings)
@@ -46,6 +51,8 @@ def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory
     ledger = PaymentLedger(env=settings.eventsourcing_env())
     factories = (*BUILT_IN_PROVIDERS, *extra_providers)
     providers = ProviderRegistry(factory(ledger, settings) for factory in factories)
+    inbox = WebhookInbox(ledger.recorder.datastore)  # type: ignore[attr-defined]
+    inbox.create_table()
     read_models = ReadModels(settings)
     settlement = SettlementDesk(ledger, settings.commission_bps)
     timeout = settings.freshness_timeout_seconds
@@ -61,6 +68,15 @@ def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory
             read_models.statements,
             lambda position: read_models.wait(position, timeout, ("statements",)),
             settings.withholding_bps,
+        ),
+        inbox=inbox,
+        inbox_processor=InboxProcessor(
+            inbox,
+            providers,
+            retry_seconds=settings.inbox_retry_seconds,
+            retry_max_seconds=settings.inbox_retry_max_seconds,
+            max_attempts=settings.inbox_max_attempts,
+            poll_seconds=settings.inbox_poll_seconds,
         ),
     )
 
@@ -82,15 +98,15 @@ def create_app(
         metrics.watch_store(
             lambda: services.ledger.recorder.max_notification_id() or 0,
             services.read_models.positions,
+            services.inbox.waiting,
         )
-        reconciling = reconcile_loop(services)
-        if run_projections:
-            services.read_models.start()
-            reconciling.start()  # the leader's job, like the projections
+        leadership = Leadership(services)
+        if run_projections:  # this process may lead: projections, webhook inbox, reconciliation
+            leadership.start()
         try:
             yield
         finally:
-            reconciling.stop()
+            leadership.stop()
             services.read_models.close()
             services.providers.close()
             services.ledger.close()
@@ -110,6 +126,7 @@ def create_app(
     install_outage_handlers(app)
     app.include_router(checkout.router)
     app.include_router(webhooks.router)
+    app.include_router(webhook_inbox.router)
     app.include_router(admin.router)
     app.include_router(refunds.router)
     app.include_router(trainers.router)
@@ -120,3 +137,11 @@ def create_app(
     app.include_router(admin_pages)
     logging.getLogger("ledger").setLevel(logging.INFO)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """`ledger serve --workers N`: each worker process builds its app from the environment
+    (whether it may lead: LEDGER_SERVE_LEAD; one worker leads, by the lock)."""
+    # A worker is a fresh interpreter: without this its log lines would go nowhere.
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    return create_app(Settings(), run_projections=os.environ.get(LEAD_ENV, "1") != "0")

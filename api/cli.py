@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,6 +26,7 @@ cli.add_typer(token_cli, name="token")
 
 
 def _logging() -> None:
+    # The same format as api/app.py LOG_FORMAT (not imported: `ledger` starts without the app).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
@@ -32,33 +35,48 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     projections: Annotated[
-        bool, typer.Option(help="also run the projection runners in this process")
+        bool, typer.Option(help="also lead: projections, webhook inbox, reconciliation")
     ] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="serving processes (PostgreSQL only); one of them leads")
+    ] = 1,
 ) -> None:
-    """Run the HTTP API (and the projections) on the configured store."""
+    """Run the HTTP API (and the leader's jobs) on the configured store."""
     from api.app import create_app
+    from api.leader import LEAD_ENV
 
     _logging()
-    app = create_app(Settings(), run_projections=projections)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    settings = Settings()
+    if workers == 1:
+        uvicorn.run(create_app(settings, run_projections=projections), host=host, port=port)
+        return
+    if not settings.is_postgres:
+        raise typer.BadParameter(
+            "needs PostgreSQL: on SQLite one process serves", param_hint="--workers"
+        )
+    os.environ[LEAD_ENV] = "1" if projections else "0"  # read by each worker's factory
+    uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers)
 
 
 @cli.command()
 def project() -> None:
-    """Run only the projection runners (and the reconciliation loop), until interrupted."""
+    """Run the leader's jobs only: projection runners, the webhook inbox's processor and
+    the reconciliation loop, until interrupted."""
     from api.app import build_services
-    from api.reconcile import reconcile_loop
+    from api.leader import Leadership
 
     _logging()
     services = build_services(Settings())
-    read_models = services.read_models
-    reconciling = reconcile_loop(services)  # a leader's job: it runs where projections run
-    typer.echo(f"projections running: {', '.join(read_models.views)} (Ctrl-C stops)", err=True)
-    reconciling.start()
+    leadership = Leadership(services)  # on PostgreSQL, only while no other process leads
+    typer.echo(f"projections: {', '.join(services.read_models.views)} (Ctrl-C stops)", err=True)
+    leadership.start()
+    stopped = threading.Event()
     try:
-        read_models.run_forever()
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
-        reconciling.stop()
+        leadership.stop()
         _close(services)
 
 

@@ -15,6 +15,7 @@ from api.freshness import (
     TooManyWaitsError,
     client_key,
 )
+from api.inbox import InboxProcessor
 from api.providers.refunds import Refunds
 from api.providers.registry import ProviderRegistry
 from ledger.application import PaymentLedger
@@ -22,6 +23,7 @@ from ledger.settings import Settings
 from ledger.settlement_desk import SettlementDesk
 from ledger.statement_desk import StatementDesk
 from projections.runtime import ReadModels
+from store.inbox import WebhookInbox
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Services:
     refunds: Refunds
     settlement: SettlementDesk
     statements: StatementDesk
+    inbox: WebhookInbox
+    inbox_processor: InboxProcessor
     freshness: Freshness = field(init=False)
 
     def __post_init__(self) -> None:

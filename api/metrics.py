@@ -15,9 +15,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 class LedgerCollector(Collector):
     """Read at scrape time, so the numbers are never stale and cost nothing between scrapes."""
 
-    def __init__(self, head: Callable[[], int], positions: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        head: Callable[[], int],
+        positions: Callable[[], dict[str, int]],
+        inbox_waiting: Callable[[], int],
+    ) -> None:
         self._head = head
         self._positions = positions
+        self._inbox_waiting = inbox_waiting
 
     def collect(self) -> Iterator[Any]:
         head = self._head()
@@ -30,6 +36,11 @@ class LedgerCollector(Collector):
         for name, position in self._positions().items():
             lag.add_metric([name], max(head - position, 0))
         yield lag
+        yield GaugeMetricFamily(
+            "ledger_webhook_inbox_waiting",
+            "Webhook deliveries stored and not applied yet (accepted or retrying)",
+            self._inbox_waiting(),
+        )
 
 
 class Metrics:
@@ -49,8 +60,13 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_store(self, head: Callable[[], int], positions: Callable[[], dict[str, int]]) -> None:
-        self.registry.register(LedgerCollector(head, positions))
+    def watch_store(
+        self,
+        head: Callable[[], int],
+        positions: Callable[[], dict[str, int]],
+        inbox_waiting: Callable[[], int],
+    ) -> None:
+        self.registry.register(LedgerCollector(head, positions, inbox_waiting))
 
 
 class MetricsMiddleware:

@@ -1,9 +1,14 @@
 """Webhook end to end: signed `checkout.session.completed` deliveries over HTTP to
-`ledger serve`, from N concurrent clients; and, under that load, the projection lag."""
+`ledger serve`, from N concurrent clients; and, under that load, the projection lag.
+
+A delivery is acknowledged (`accepted`) once stored in the webhook inbox and applied after
+by its processor (api/inbox.py): the lag of a view is from the answer until the view holds
+the position the delivery's application appended, read from the inbox's row."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +27,7 @@ ROUTE = "/api/webhooks/stripe"
 PREFIX = "wh"
 CATCH_UP_TIMEOUT_SECONDS = 300.0
 SKIPPED = {"skipped": "route missing"}
+WAITING_ONLY = " WHERE outcome IN ('accepted', 'retrying')"
 
 
 def route_exists(server: Server) -> bool:
@@ -39,13 +45,38 @@ def create_pending(ledger: PaymentLedger, start: int, stop: int) -> None:
         ledger.save(*payments)
 
 
+def inbox_waiting(positions: Positions) -> int:
+    """Deliveries stored and not applied yet (nor given up on)."""
+    sql = f"SELECT COUNT(*) FROM {positions.table('webhook_inbox')}" + WAITING_ONLY
+    return int(positions.conn.execute(sql).fetchone()[0])
+
+
+def wait_inbox_drained(positions: Positions, timeout: float) -> float:
+    """Block until the processor has applied every stored delivery; returns seconds waited."""
+    t0 = time.perf_counter()
+    while inbox_waiting(positions):
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(f"{inbox_waiting(positions)} deliveries unapplied after {timeout}s")
+        time.sleep(0.05)
+    return time.perf_counter() - t0
+
+
+def applied_positions(positions: Positions) -> dict[str, int]:
+    """Each applied delivery's id → the position its application appended."""
+    sql = (
+        f"SELECT delivery_id, position FROM {positions.table('webhook_inbox')}"
+        " WHERE outcome = 'applied' AND position IS NOT NULL"
+    )
+    return {str(d): int(p) for d, p in positions.conn.execute(sql).fetchall()}
+
+
 def deliverer(
     base_url: str, numbers: Iterator[int], lock: threading.Lock, clients: list[httpx.Client]
 ) -> Operation:
     client = httpx.Client(base_url=base_url, timeout=30)
     clients.append(client)
 
-    def deliver() -> int:
+    def deliver() -> str:
         with lock:
             n = next(numbers)
         payload = session_completed(order(PREFIX, n), n)
@@ -55,9 +86,9 @@ def deliverer(
         }
         answer = client.post(ROUTE, content=payload, headers=headers)
         body = answer.json()
-        if answer.status_code != 200 or body.get("outcome") != "applied":
+        if answer.status_code != 200 or body.get("outcome") != "accepted":
             raise RuntimeError(f"delivery {n}: {answer.status_code} {answer.text[:200]}")
-        return int(body["position"])
+        return str(body["delivery_id"])  # acknowledged: stored, applied by the processor
 
     return deliver
 
@@ -108,12 +139,17 @@ def _level(
             lambda _: deliverer(server.base_url, pending, lock, clients),
             limit=len(numbers),
         )
-        catch_up = positions.wait_caught_up(CATCH_UP_TIMEOUT_SECONDS)
+        drained = wait_inbox_drained(positions, CATCH_UP_TIMEOUT_SECONDS)
+        catch_up = drained + positions.wait_caught_up(CATCH_UP_TIMEOUT_SECONDS)
     for client in clients:
         client.close()
+    applied = applied_positions(positions)
+    writes = [(t, applied[d]) for t, d in run.results if d in applied]
     return {
         **_row(run),
-        "lag": sampler.lags([(t, p) for t, p in run.results]),
+        "not_applied": len(run.results) - len(writes),  # failed or a duplicate in the inbox
+        "lag": sampler.lags(writes),
+        "inbox_drain_after_load_s": round(drained, 3),
         "catch_up_after_load_s": round(catch_up, 3),
     }
 

@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     reconcile_older_than_seconds: float = Field(
         600.0, ge=0, validation_alias="LEDGER_RECONCILE_OLDER_THAN_SECONDS"
     )
+    # The webhook inbox (api/inbox.py): retries of a delivery whose provider is unreachable
+    # (delay doubling from the first to the cap, `failed` after the last attempt), and how
+    # often the processor looks for deliveries another process stored.
+    inbox_retry_seconds: float = Field(1.0, gt=0, validation_alias="LEDGER_INBOX_RETRY_SECONDS")
+    inbox_retry_max_seconds: float = Field(
+        300.0, gt=0, validation_alias="LEDGER_INBOX_RETRY_MAX_SECONDS"
+    )
+    inbox_max_attempts: int = Field(8, ge=1, validation_alias="LEDGER_INBOX_MAX_ATTEMPTS")
+    inbox_poll_seconds: float = Field(1.0, gt=0, validation_alias="LEDGER_INBOX_POLL_SECONDS")
 
     # Settlement (CONTRACT.md "Money owed"): the default commission of a trainer without a
     # profile, VAT on the commission, income tax withheld from an individual's payout.

@@ -51,6 +51,9 @@ def test_quick_benchmark_reports_every_section_on_both_stores(
         for level in ("1", "4", "16"):
             assert results[store]["baseline"][level]["commits_per_s"] > 0
             assert results[store]["append"][level]["ratio_to_baseline"] > 0
+            webhooks = results[store]["webhooks"][level]
+            # Every delivery acknowledged and applied: a broken section still has figures.
+            assert (webhooks["errors"], webhooks["not_applied"]) == (0, 0), webhooks
         for part in HISTORY_PARTS:
             assert numbers_in(results[store]["history"][part]), f"{store} history {part} is empty"
         for reads in results[store]["history"]["reads"].values():

@@ -30,6 +30,15 @@ class WebhookRequest:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """A delivery that passed its provider's synchronous checks, by the provider's own id
+    of it (Stripe's event id; Toss's transmission id, else the body's hash)."""
+
+    event_id: str
+    event_type: str | None
+
+
+@dataclass(frozen=True)
 class RefundResult:
     """What became of the refund the provider made: `recorded` once the ledger counts it
     under `refund_id`; else pending at the provider, or `problem` says why it is not."""
@@ -75,14 +84,16 @@ class PaymentProvider(Protocol):
         """Refuse (ApiError 422) an order this provider cannot take, before it is stored."""
         ...
 
-    def handle_webhook(self, request: WebhookRequest) -> WebhookOutcome:
-        """Verify one delivery (signature, secret or re-read) and apply it exactly once."""
+    def accept(self, request: WebhookRequest) -> Accepted:
+        """The synchronous checks of one delivery (signature, shape, a known order, a
+        deposit's secret): raise ApiError or LedgerError to refuse it. An accepted delivery
+        is stored in the webhook inbox and answered; `apply_verified` applies it later."""
         ...
 
     def apply_verified(self, body: bytes) -> WebhookOutcome:
-        """Apply a delivery that was verified when it arrived (a parked one, released when
-        its order is initiated): not verified again, since it is older than any signature
-        tolerance, and exactly once, under the same receipt as `handle_webhook`."""
+        """Apply a delivery accepted before (from the inbox, or a parked one released when
+        its order is initiated): not verified again, since it may be older than any
+        signature tolerance, and exactly once, under its receipt."""
         ...
 
     def refund(self, payment: Payment, amount: int | None, reason: str, key: str) -> RefundResult:

@@ -14,7 +14,14 @@ from typing import Any
 
 import stripe
 
-from api.providers.base import RefundResult, SettlementLine, WebhookRequest, header, refund_outcome
+from api.providers.base import (
+    Accepted,
+    RefundResult,
+    SettlementLine,
+    WebhookRequest,
+    header,
+    refund_outcome,
+)
 from api.providers.parking import release_parked
 from api.providers.stripe_api import (
     SETTLED_TYPES,
@@ -244,17 +251,18 @@ class StripePayments:
 
     # --- webhooks ------------------------------------------------------------------
 
-    def handle_webhook(self, request: WebhookRequest) -> WebhookOutcome:
-        """Verify one delivery on its raw bytes and apply it once (the event id is the key)."""
+    def accept(self, request: WebhookRequest) -> Accepted:
+        """The signature on the raw bytes, and the shape of an event (the id is the key)."""
         with DeliveryLog(self.name) as delivery:
             signature = header(request, "Stripe-Signature")
             event = verify_event(request.body, signature, self.webhook_secret)
             delivery.identify(event["id"], event["type"])
-            return delivery.finish(self._dispatch(event, request.body))
+            delivery.finish(WebhookOutcome("accepted"))
+            return Accepted(event["id"], event["type"])
 
     def apply_verified(self, body: bytes) -> WebhookOutcome:
-        """Apply a delivery verified when it arrived (a parked one: older than the signature
-        tolerance by now), once, under its event id's receipt like the webhook."""
+        """Apply a delivery verified when it arrived (from the inbox, or a parked one), once,
+        under its event id's receipt."""
         with DeliveryLog(self.name) as delivery:
             event = parse_json_object(body)  # its shape was checked with its signature
             delivery.identify(event["id"], event["type"])

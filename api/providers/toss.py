@@ -8,12 +8,20 @@ DEPOSIT_CALLBACK is authenticated by the `secret` the confirm answer carried.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from datetime import UTC, date, datetime
 from typing import Any
 
 from api.errors import ApiError
-from api.providers.base import RefundResult, SettlementLine, WebhookRequest, refund_outcome
+from api.providers.base import (
+    Accepted,
+    RefundResult,
+    SettlementLine,
+    WebhookRequest,
+    header,
+    refund_outcome,
+)
 from api.providers.toss_client import TossClient, TossDeclined
 from api.providers.webhooks import (
     DeliveryLog,
@@ -220,10 +228,29 @@ class TossPayments:
 
     # --- webhooks ------------------------------------------------------------------
 
-    def handle_webhook(self, request: WebhookRequest) -> WebhookOutcome:
-        """Apply one delivery once: re-read the payment from Toss and apply what it says."""
+    def accept(self, request: WebhookRequest) -> Accepted:
+        """The body's shape; a status change for an order the ledger knows (else 404); a
+        deposit callback with the secret its confirm answer carried (else 400). Keyed by
+        Toss's transmission id (the same on every retry), else by the body's hash."""
         with DeliveryLog(Provider.TOSS.value) as log_line:
             message = parse_json_object(request.body)
+            if "eventType" in message:
+                event_type = str(message["eventType"])
+                if event_type in STATUS_EVENTS:
+                    self._payment_key_of(event_type, message.get("data"))  # its shape
+                    self._known_order(message["data"])
+            else:  # DEPOSIT_CALLBACK is the one flat body
+                event_type = DEPOSIT_CALLBACK
+                self._verified_deposit(message)
+            key = header(request, TRANSMISSION_ID) or hashlib.sha256(request.body).hexdigest()
+            log_line.identify(key, event_type)
+            log_line.finish(WebhookOutcome("accepted"))
+            return Accepted(key, event_type)
+
+    def apply_verified(self, body: bytes) -> WebhookOutcome:
+        """Apply one accepted delivery once: re-read the payment from Toss (the truth)."""
+        with DeliveryLog(Provider.TOSS.value) as log_line:
+            message = parse_json_object(body)
             if "eventType" in message:
                 event_type = str(message["eventType"])
                 log_line.identify(None, event_type)
@@ -232,7 +259,7 @@ class TossPayments:
                 payment_key = self._payment_key_of(event_type, message.get("data"))
                 if payment_key is None:
                     return log_line.finish(ignored("no_payment_key"))
-            else:  # DEPOSIT_CALLBACK is the one flat body
+            else:
                 event_type = DEPOSIT_CALLBACK
                 log_line.identify(_text(message.get("transactionKey")), event_type)
                 payment_key = self._verified_deposit(message)
@@ -244,10 +271,12 @@ class TossPayments:
             reaches = _REACHES.get(str(answer.get("status")), frozenset())
             return log_line.finish(outcome_of(result, reaches))
 
-    def apply_verified(self, body: bytes) -> WebhookOutcome:
-        """Toss deliveries are never parked (an unknown order is 404) and carry no signature
-        to outlive: one is applied as its webhook is, by re-reading the payment from Toss."""
-        return self.handle_webhook(WebhookRequest(body, {}))
+    def _known_order(self, data: dict[str, Any]) -> None:
+        """A status change naming an order the ledger does not have is refused (404), so
+        that Toss shows the failure; one naming none is left to the re-read."""
+        order_id = _text(data.get("orderId"))
+        if order_id is not None:
+            self.ledger.find_payment(Provider.TOSS, order_id)  # NotFoundError: 404
 
     def _payment_key_of(self, event_type: str, data: Any) -> str | None:
         if not isinstance(data, dict):
@@ -328,6 +357,8 @@ def delivery_key(answer: dict[str, Any]) -> str:
     return f"{answer.get('paymentKey')}:{answer.get('status')}:{marker}"
 
 
+# Toss's id of one webhook transmission, the same on each of its retries.
+TRANSMISSION_ID = "tosspayments-webhook-transmission-id"
 _WRONG_SECRET = "the deposit callback secret does not match"
 _DEPOSIT_ERROR = "Toss reported a deposit error: the virtual account waits for a deposit again"
 

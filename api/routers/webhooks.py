@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -11,7 +12,6 @@ from pydantic import BaseModel, Field
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.providers.base import WebhookRequest
-from api.providers.webhooks import WebhookOutcome
 
 router = APIRouter(prefix="/api/webhooks", tags=["provider webhooks"])
 
@@ -26,25 +26,9 @@ RawBody = Annotated[bytes, Depends(raw_body)]
 
 class WebhookReceived(BaseModel):
     received: bool = True
-    outcome: str = Field(
-        description=(
-            "applied, rejected, duplicate, unchanged, ignored, or parked (Stripe: a verified"
-            " delivery for an order not initiated yet, applied when it is)"
-        )
-    )
-    payment_id: UUID | None = None
-    status: str | None = None
-    position: int | None = Field(None, description="Event-store position, when appended")
-    reason: str | None = None
-
-
-def _received(outcome: WebhookOutcome) -> WebhookReceived:
-    return WebhookReceived(
-        outcome=outcome.outcome,
-        payment_id=outcome.payment_id,
-        status=outcome.status,
-        position=outcome.position,
-        reason=outcome.reason,
+    delivery_id: UUID = Field(description="`GET /api/admin/webhooks/{delivery_id}`: its result")
+    outcome: Literal["accepted", "duplicate"] = Field(
+        description="accepted: stored, to be applied; duplicate: this event was stored before"
     )
 
 
@@ -65,11 +49,16 @@ def provider_webhook(
         Header(alias="Stripe-Signature", description="Stripe: verified with STRIPE_WEBHOOK_SECRET"),
     ] = None,
 ) -> WebhookReceived:
-    """One delivery of a registered provider (`stripe`, `toss`, ...), verified and applied by
-    that provider's adapter: Stripe by the signature on the raw body, Toss by re-reading the
-    payment from its API (or the deposit callback's secret)."""
+    """One delivery of a registered provider (`stripe`, `toss`, ...): checked by its adapter
+    (Stripe: the signature on the raw body; Toss: the body, a known order, a deposit's
+    secret), stored in the webhook inbox, answered, and applied after by the leader."""
     adapter = services.providers.find(provider)
     if adapter is None:
         raise ApiError(404, "unknown_provider", f"no provider {provider!r} takes webhooks here")
-    delivery = WebhookRequest(body, request.headers)
-    return _received(adapter.handle_webhook(delivery))
+    accepted = adapter.accept(WebhookRequest(body, request.headers))
+    now = datetime.now(UTC)
+    received = services.inbox.receive(provider, accepted.event_id, accepted.event_type, body, now)
+    if received.fresh:
+        services.inbox_processor.wake(provider)
+    outcome: Literal["accepted", "duplicate"] = "accepted" if received.fresh else "duplicate"
+    return WebhookReceived(delivery_id=received.delivery_id, outcome=outcome)

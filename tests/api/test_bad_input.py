@@ -26,6 +26,7 @@ from tests.api.test_checkout import assert_error, payment_body
 from tests.api.test_webhooks_stripe import deliver_raw
 from tests.fake_providers import FakeProviders
 from tests.fixtures import load
+from tests.inbox import result
 
 ADMIN = {"Authorization": "Bearer admin-token"}
 # What stores, terminals and encoders trip over, beside ordinary text of every plane.
@@ -135,7 +136,9 @@ def test_any_stripe_failure_message_is_recorded_and_shown_faithfully(
     intent["last_payment_error"]["message"] = message
     answer = deliver_raw(client, fake, event)
     assert answer.status_code == 200, answer.text
-    row = row_of(client, answer.json()["position"], order_id)
+    applied = result(client, answer)
+    assert (applied["outcome"], applied["status"]) == ("applied", "failed"), applied
+    row = row_of(client, applied["position"], order_id)
     assert (row["status"], row["failure_message"]) == ("failed", carried(message))
 
 

@@ -20,6 +20,7 @@ from tests.api.test_webhooks_stripe import (
     deliver,
     deliver_raw,
     live_server,
+    redelivered,
     refund_event,
     refunds_recorded,
     session,
@@ -27,6 +28,7 @@ from tests.api.test_webhooks_stripe import (
 )
 from tests.conftest import event_topics
 from tests.fake_providers import FakeProviders
+from tests.inbox import result
 
 ADMIN = {"Authorization": "Bearer admin-token"}
 COMPLETED = "checkout.session.completed"
@@ -51,11 +53,13 @@ def test_a_completion_for_an_unknown_order_is_parked_and_applied_when_the_order_
     client: TestClient, fake: FakeProviders, ledger: PaymentLedger, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="ledger.webhooks"):
-        early = deliver(client, fake, COMPLETED, session(fake), "evt_early")
-    assert early.status_code == 200, early.text
-    assert early.json()["outcome"] == "parked" and early.json()["payment_id"] is None
-    assert "order-s1" in early.json()["reason"]
-    (line,) = [r for r in caplog.records if r.name == "ledger.webhooks"]
+        answer = deliver(client, fake, COMPLETED, session(fake), "evt_early")
+        early = result(client, answer)
+    assert answer.status_code == 200, answer.text
+    assert early["outcome"] == "parked" and early["payment_id"] is None
+    assert "order-s1" in early["reason"]
+    stored, line = [r for r in caplog.records if r.name == "ledger.webhooks"]
+    assert stored.levelno == logging.INFO and "outcome=accepted" in stored.getMessage()
     assert line.levelno == logging.WARNING and "outcome=parked" in line.getMessage()
     assert event_topics(ledger) == ["Opened", "Parked"]  # no payment
 
@@ -71,7 +75,8 @@ def test_a_completion_for_an_unknown_order_is_parked_and_applied_when_the_order_
     before = event_topics(ledger)
     assert before.count("Completed") == 1 and before.count("Released") == 1
     again = deliver(client, fake, COMPLETED, session(fake), "evt_early")
-    assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
+    redelivered(client, again, early)
+    assert event_topics(ledger) == before
     assert initiate(client, 200)["status"] == "completed"  # the repeat releases nothing again
     assert event_topics(ledger) == before
 
@@ -81,8 +86,9 @@ def test_parked_completion_and_refund_apply_in_the_order_they_arrived(
 ) -> None:
     obj = session(fake)
     refund = fake.stripe_refund("pi_1", 1200)
-    assert deliver(client, fake, COMPLETED, obj, "evt_c").json()["outcome"] == "parked"
-    assert deliver_raw(client, fake, refund_event("evt_r", 1200)).json()["outcome"] == "parked"
+    assert result(client, deliver(client, fake, COMPLETED, obj, "evt_c"))["outcome"] == "parked"
+    refunded = deliver_raw(client, fake, refund_event("evt_r", 1200))
+    assert result(client, refunded)["outcome"] == "parked"
 
     created = initiate(client)
     assert created["status"] == "partially_refunded"
@@ -97,9 +103,13 @@ def test_the_same_delivery_parked_twice_is_applied_once(
     client: TestClient, fake: FakeProviders, ledger: PaymentLedger
 ) -> None:
     payload = fake.stripe_event(COMPLETED, session(fake), "evt_twice")
-    for _ in range(2):
-        answer = client.post(WEBHOOK, content=payload, headers=signed(fake, payload))
-        assert answer.json()["outcome"] == "parked"
+    answer = client.post(WEBHOOK, content=payload, headers=signed(fake, payload))
+    first = result(client, answer)
+    assert first["outcome"] == "parked"
+    redelivered(client, client.post(WEBHOOK, content=payload, headers=signed(fake, payload)), first)
+    # Parked again all the same (an admin's replay of it): still the one parked delivery.
+    replayed = client.post(f"/api/admin/webhooks/{first['delivery_id']}/replay", headers=ADMIN)
+    assert (replayed.status_code, replayed.json()["outcome"]) == (200, "parked"), replayed.text
     assert event_topics(ledger) == ["Opened", "Parked"]
 
     assert initiate(client)["status"] == "completed"
@@ -119,12 +129,17 @@ def test_the_same_delivery_parked_from_8_threads_at_once_is_parked_and_applied_o
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(post, range(20)))
+        assert [a.status_code for a in answers] == [200] * 20
+        with httpx.Client(base_url=base_url) as http:
+            parked = result(http, answers[0])  # type: ignore[arg-type]
         parked_topics = event_topics(ledger)
         created = httpx.post(f"{base_url}/api/payments", json=stripe_body(), timeout=30)
         topics = event_topics(ledger)
 
-    assert [a.status_code for a in answers] == [200] * 20
-    assert {a.json()["outcome"] for a in answers} == {"parked"}
+    outcomes = sorted(a.json()["outcome"] for a in answers)
+    assert outcomes == ["accepted"] + ["duplicate"] * 19
+    assert {a.json()["delivery_id"] for a in answers} == {parked["delivery_id"]}
+    assert parked["outcome"] == "parked"
     assert parked_topics == ["Opened", "Parked"]
     assert (created.status_code, created.json()["status"]) == (201, "completed")
     assert [topics.count(t) for t in ("Completed", "Sent", "Applied", "Released")] == [1, 1, 1, 1]
@@ -151,10 +166,14 @@ def test_a_delivery_racing_its_orders_initiate_is_applied_whichever_comes_first(
         with ThreadPoolExecutor(max_workers=8) as pool:
             futures = [pool.submit(call, o) for o in orders for call in (webhook, start)]
             answers = [f.result() for f in futures]
+        assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]
+        with httpx.Client(base_url=base_url) as http:
+            delivered = [result(http, a) for a in answers[::2]]  # type: ignore[arg-type]
         statuses = [ledger.find_payment("stripe", o).status for o in orders]  # no repeat
         topics = event_topics(ledger)
 
-    assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]
+    # Applied by the processor, or parked and then released by the initiate (or at once).
+    assert {d["outcome"] for d in delivered} <= {"applied", "parked"}
     assert statuses == ["completed"] * len(orders)
     assert topics.count("Completed") == topics.count("Sent") == len(orders)
 
@@ -164,7 +183,9 @@ def test_a_parked_refund_stays_parked_while_stripe_is_unreachable_and_a_repeat_r
 ) -> None:
     session(fake)
     fake.stripe_refund("pi_1", 4200)
-    assert deliver_raw(client, fake, refund_event("evt_r", 4200)).json()["outcome"] == "parked"
+    assert result(client, deliver_raw(client, fake, refund_event("evt_r", 4200)))["outcome"] == (
+        "parked"
+    )
 
     fake.stripe_fail_next(500)  # the refunds list that charge.refunded reads
     created = initiate(client)
@@ -184,7 +205,8 @@ def test_a_completion_naming_no_order_is_still_ignored(
     obj = session(fake)
     obj["metadata"], obj["client_reference_id"] = {}, None
     answer = deliver(client, fake, COMPLETED, obj)
-    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
+    row = result(client, answer)
+    assert (row["outcome"], row["reason"]) == ("ignored", "unknown_order")
     assert event_topics(ledger) == []
 
 
@@ -193,7 +215,7 @@ def test_initiating_an_order_with_nothing_parked_appends_nothing_more(
 ) -> None:
     # A delivery parked for another order is not this order's.
     other = fake.stripe_session("cs_2", "order-other", 4200, "usd")
-    assert deliver(client, fake, COMPLETED, other).json()["outcome"] == "parked"
+    assert result(client, deliver(client, fake, COMPLETED, other))["outcome"] == "parked"
     before = event_topics(ledger)
     created = initiate(client)
     assert created["status"] == "pending"

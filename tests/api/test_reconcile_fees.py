@@ -22,6 +22,7 @@ from tests.api.test_reconcile import WAIT_SECONDS, run_cli
 from tests.api.test_webhooks_stripe import deliver, session
 from tests.conftest import event_topics, make_settings
 from tests.fake_providers import FakeProviders
+from tests.inbox import result
 from tests.providers.localpay import LocalPay
 
 TODAY = datetime.now(UTC).date()
@@ -55,7 +56,7 @@ def history(settings: Settings, fake: FakeProviders) -> dict[str, str]:
         created = client.post("/api/payments", json=stripe_body())
         assert created.status_code == 201, created.text
         answer = deliver(client, fake, "checkout.session.completed", session(fake))
-        assert answer.status_code == 200, answer.text
+        assert result(client, answer)["status"] == "completed", answer.text
         # Its refund is a line of Stripe's report too (no fee), named through its charge.
         admin_refund(client, created.json()["payment_id"], 1_000, "fees-refund-1")
         services = client.app.state.services  # type: ignore[attr-defined]

@@ -15,9 +15,8 @@ from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from tests.api.test_checkout import assert_error, payment_body
 from tests.conftest import event_topics
+from tests.inbox import ADMIN, result
 from tests.providers import localpay
-
-ADMIN = {"Authorization": "Bearer admin-token"}
 
 
 @pytest.fixture
@@ -47,8 +46,23 @@ def test_a_registered_provider_is_paid_by_its_webhook_and_refunded_by_its_adapte
     assert created.status_code == 201, created.text
     paid = {"id": "lpe-1", "type": "payment.paid", "order_id": "lp-1", "charge_id": "lpc-9"}
     answer = deliver(client, paid)
-    assert answer.json()["outcome"] == "applied"
-    assert deliver(client, paid).json()["outcome"] == "duplicate"
+    assert answer.json()["outcome"] == "accepted"
+    applied = result(client, answer)
+    assert (applied["provider"], applied["event_id"], applied["type"]) == (
+        "localpay",
+        "lpe-1",
+        "payment.paid",
+    )
+    assert (applied["outcome"], applied["status"]) == ("applied", "completed")
+    assert applied["payment_id"] == created.json()["payment_id"]
+    assert deliver(client, paid).json() == {**answer.json(), "outcome": "duplicate"}
+    # Applied again (an admin's replay), its receipt makes it a duplicate: paid once.
+    replay = client.post(
+        f"/api/admin/webhooks/{answer.json()['delivery_id']}/replay", headers=ADMIN
+    )
+    assert (replay.status_code, replay.json()["outcome"]) == (200, "duplicate"), replay.text
+    ledger: PaymentLedger = client.app.state.services.ledger  # type: ignore[attr-defined]
+    assert event_topics(ledger).count("Completed") == 1
     payment_id = created.json()["payment_id"]
     refund = client.post(
         f"/api/admin/payments/{payment_id}/refunds",

@@ -19,6 +19,7 @@ from tests.api.test_webhooks_toss import (  # noqa: F401
 from tests.conftest import event_topics
 from tests.fake_providers import FakeProviders
 from tests.fixtures import load
+from tests.inbox import result
 
 ADMIN = {"Authorization": "Bearer admin-token"}
 
@@ -59,16 +60,20 @@ def test_an_overseas_cancel_that_finishes_later_is_recorded_from_its_cancel_obje
     confirmed: UUID,  # noqa: F811
 ) -> None:
     cancel = pending_cancel(fake, "CANCELED")
-    first = post(client, fake.toss_webhook_body(KEY))  # CANCELED, its cancel IN_PROGRESS
-    assert (first.json()["status"], first.json()["outcome"]) == ("completed", "unchanged")
+    first = result(client, post(client, fake.toss_webhook_body(KEY)))  # its cancel IN_PROGRESS
+    assert (first["status"], first["outcome"]) == ("completed", "unchanged")
     finished = finish(fake, cancel)
     answer = post(client, cancel_status_changed(finished))
     assert answer.status_code == 200, answer.text
-    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "refunded")
+    row = result(client, answer)
+    assert (row["outcome"], row["status"]) == ("applied", "refunded")
     payment = ledger.get_payment(confirmed)
     assert (payment.refunded_amount, payment.refund_ids) == (55000, [cancel["transactionKey"]])
-    again = post(client, cancel_status_changed(finished))
-    assert again.json()["outcome"] == "duplicate"
+    same = post(client, cancel_status_changed(finished))  # the same bytes: stored once
+    assert same.json() == {**answer.json(), "outcome": "duplicate"}
+    again = post(client, cancel_status_changed(finished), transmission="tx-again")
+    assert again.json()["outcome"] == "accepted"  # another transmission: re-read, seen before
+    assert result(client, again)["outcome"] == "duplicate"
     assert event_topics(ledger).count("Refunded") == 1
 
 
@@ -79,9 +84,9 @@ def test_a_cancel_object_for_a_cancel_never_seen_pending_is_ignored(
     confirmed: UUID,  # noqa: F811
 ) -> None:
     before = event_topics(ledger)
-    answer = post(client, load("toss.cancel_status_changed"))
-    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
-    assert answer.json()["reason"] == "no_payment_key"
+    row = result(client, post(client, load("toss.cancel_status_changed")))
+    assert (row["outcome"], row["reason"]) == ("ignored", "no_payment_key")
+    assert not fake.calls("GET", f"/v1/payments/{KEY}")
     assert event_topics(ledger) == before
 
 
@@ -101,8 +106,9 @@ def test_an_admin_refund_toss_leaves_in_progress_is_202_then_counted_by_the_webh
     assert refund.json()["refund_status"] == "pending"
     assert ledger.get_payment(confirmed).refunded_amount == 0
     (cancel,) = fake.toss_get(KEY)["cancels"]
-    answer = post(client, cancel_status_changed(finish(fake, cancel)))
-    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "refunded")
+    row = result(client, post(client, cancel_status_changed(finish(fake, cancel))))
+    assert (row["outcome"], row["status"]) == ("applied", "refunded")
+    assert ledger.get_payment(confirmed).refunded_amount == 55000
 
 
 def test_a_paid_then_cancelled_payment_whose_done_webhook_was_lost_is_refunded_not_cancelled(
@@ -115,8 +121,8 @@ def test_a_paid_then_cancelled_payment_whose_done_webhook_was_lost_is_refunded_n
     the cancel: the customer paid and got the money back, which is not 'never paid'."""
     fake.toss_payment(KEY, "order-1001", 55000, status="DONE")
     fake.toss_set_status(KEY, "CANCELED")
-    answer = post(client, fake.toss_webhook_body(KEY))
-    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "refunded")
+    row = result(client, post(client, fake.toss_webhook_body(KEY)))
+    assert (row["outcome"], row["status"]) == ("applied", "refunded")
     payment = ledger.get_payment(payment_id)
     assert (payment.refunded_amount, payment.provider_payment_id) == (55000, KEY)
 
@@ -128,16 +134,19 @@ def test_a_deposit_error_after_done_reverses_the_completion_and_tells_the_traine
     awaiting_deposit: UUID,  # noqa: F811
 ) -> None:
     fake.toss_set_status(KEY, "DONE")
-    assert post(client, fake.toss_deposit_callback_body(KEY, "ps_right_secret")).status_code == 200
+    deposit = post(client, fake.toss_deposit_callback_body(KEY, "ps_right_secret"))
+    assert result(client, deposit)["status"] == "completed"
     fake.toss_set_status(KEY, "WAITING_FOR_DEPOSIT")  # the bank took the deposit back
     answer = post(client, fake.toss_webhook_body(KEY))
     assert answer.status_code == 200, answer.text
-    assert (answer.json()["outcome"], answer.json()["status"]) == ("applied", "pending")
+    row = result(client, answer)
+    assert (row["outcome"], row["status"]) == ("applied", "pending")
     payment = ledger.get_payment(awaiting_deposit)
     assert (payment.status, payment.completed_at) == ("pending", None)
     assert event_topics(ledger).count("CompletionReversed") == 1
-    assert post(client, fake.toss_webhook_body(KEY)).json()["outcome"] == "duplicate"
-    head = answer.json()["position"]
+    assert result(client, post(client, fake.toss_webhook_body(KEY)))["outcome"] == "duplicate"
+    assert event_topics(ledger).count("CompletionReversed") == 1
+    head = row["position"]
     inbox = client.get(
         f"/api/trainers/trainer-9/notifications?min_position={head}", headers=ADMIN
     ).json()["items"]
@@ -146,5 +155,6 @@ def test_a_deposit_error_after_done_reverses_the_completion_and_tells_the_traine
     assert stats["total_revenue"] == {} and stats["pending_count"] == 1
 
     fake.toss_set_status(KEY, "DONE")  # deposited again: completed again, counted once
-    again = post(client, fake.toss_deposit_callback_body(KEY, "ps_right_secret"))
-    assert (again.json()["outcome"], again.json()["status"]) == ("applied", "completed")
+    again = result(client, post(client, fake.toss_deposit_callback_body(KEY, "ps_right_secret")))
+    assert (again["outcome"], again["status"]) == ("applied", "completed")
+    assert ledger.get_payment(awaiting_deposit).status == "completed"

@@ -25,6 +25,7 @@ from api.app import create_app
 from tests.api.test_checkout import assert_error, payment_body
 from tests.conftest import POSTGRES_URL, make_settings
 from tests.fake_providers import FakeProviders
+from tests.inbox import result
 from tests.live import until
 
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -147,8 +148,10 @@ def test_a_store_outage_is_answered_503_quickly_and_the_views_catch_up_afterward
 
     # Toss delivers again later; the views apply it without the service being restarted.
     redelivered = until(lambda: (r := toss_webhook(client, fake)).status_code == 200 and r, "200")
-    assert redelivered.json()["outcome"] == "applied", redelivered.text
-    assert status_after(client, redelivered.json()["position"], "order-1001") == "completed"
+    assert redelivered.json()["outcome"] == "accepted", redelivered.text
+    row = result(client, redelivered)  # the inbox's processor survived the outage too
+    assert (row["outcome"], row["status"]) == ("applied", "completed"), row
+    assert status_after(client, row["position"], "order-1001") == "completed"
     assert until(lambda: ready(client), "ready after the outage")["ready"] is True
 
 
@@ -179,3 +182,30 @@ def test_views_whose_runners_cannot_restart_make_readyz_503_until_they_run_again
     later = client.post("/api/payments", json=payment_body(order_id="order-1002"))
     assert later.status_code == 201, later.text
     assert status_after(client, later.json()["position"], "order-1002") == "pending"
+
+
+def test_a_delivery_waiting_in_the_inbox_through_a_store_outage_is_applied_after_it(
+    client: TestClient, fake: FakeProviders, database: Database
+) -> None:
+    """Acknowledged to Toss, not applied yet (Toss's API was away): the store going away
+    too loses nothing, nor counts an attempt; the processor applies it once both are back."""
+    created = client.post("/api/payments", json=payment_body())
+    assert created.status_code == 201, created.text
+    fake.toss_payment(KEY, "order-1001", 55000, status="DONE")
+    fake.toss_fail_next(status=503)
+    answer = toss_webhook(client, fake)
+    waiting = result(client, answer, waiting=("accepted",))
+    assert (waiting["outcome"], waiting["attempts"]) == ("retrying", 1), waiting
+    assert waiting["reason"].startswith("provider_unavailable"), waiting
+
+    with database.refusing_connections():
+        time.sleep(4 * POOL_TIMEOUT_SECONDS)  # its retry falls due during the outage
+
+    row = result(client, answer)
+    assert (row["outcome"], row["status"], row["attempts"]) == ("applied", "completed", 2), row
+    assert status_after(client, row["position"], "order-1001") == "completed"
+    listed = until(
+        lambda: (r := client.get("/api/admin/payments", headers=ADMIN)).is_success and r,
+        "a listing",
+    )
+    assert [p["status"] for p in listed.json()["items"]] == ["completed"]  # one payment, once

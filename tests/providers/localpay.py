@@ -13,7 +13,14 @@ import json
 from datetime import UTC, date, datetime
 
 from api.errors import ApiError
-from api.providers.base import RefundResult, SettlementLine, WebhookRequest, header, refund_outcome
+from api.providers.base import (
+    Accepted,
+    RefundResult,
+    SettlementLine,
+    WebhookRequest,
+    header,
+    refund_outcome,
+)
 from api.providers.webhooks import DeliveryLog, WebhookOutcome, ignored, outcome_of
 from ledger.application import CommandResult, Delivery, PaymentLedger, PaymentOrder
 from ledger.payment import Payment
@@ -41,12 +48,12 @@ class LocalPay:
         if order.currency != "JPY":
             raise ApiError(422, "validation_error", "LocalPay takes JPY only")
 
-    def handle_webhook(self, request: WebhookRequest) -> WebhookOutcome:
-        with DeliveryLog(self.name) as log_line:
-            expected = sign(request.body)
-            if not hmac.compare_digest(header(request, "LocalPay-Signature") or "", expected):
-                raise ApiError(400, "invalid_signature", "LocalPay-Signature does not match")
-            return log_line.finish(self._apply(request.body, log_line))
+    def accept(self, request: WebhookRequest) -> Accepted:
+        expected = sign(request.body)
+        if not hmac.compare_digest(header(request, "LocalPay-Signature") or "", expected):
+            raise ApiError(400, "invalid_signature", "LocalPay-Signature does not match")
+        event = json.loads(request.body)
+        return Accepted(str(event["id"]), str(event["type"]))
 
     def apply_verified(self, body: bytes) -> WebhookOutcome:
         with DeliveryLog(self.name) as log_line:

@@ -1,0 +1,78 @@
+"""`ledger serve --workers N`: N processes answer, exactly one of them leads (applies the
+webhook inbox, runs the projections and reconciliation)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ledger.settings import Settings
+from tests.api.test_checkout import payment_body
+from tests.api.test_inbox import server_env
+from tests.api.test_serve import free_port, ledger_command
+from tests.api.test_webhooks_stripe import WEBHOOK, signed
+from tests.fake_providers import FakeProviders
+from tests.inbox import ADMIN
+from tests.live import until
+
+PAYMENTS = 12
+
+
+def test_two_workers_answer_and_one_leader_applies_every_delivery_once(
+    settings: Settings, fake: FakeProviders, tmp_path: Path
+) -> None:
+    if not settings.is_postgres:
+        pytest.skip("several workers need PostgreSQL (SQLite: see the next test)")
+    port, log = free_port(), tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*ledger_command(), "serve", "--port", str(port), "--workers", "2"],
+            cwd=tmp_path, env=server_env(settings), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        until(lambda: _healthy(base), "two workers answering")
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for n in range(PAYMENTS):
+                order = f"order-w{n}"
+                body = payment_body(order_id=order, booking_id=f"b-w{n}", amount=4200,
+                                    currency="usd", provider="stripe")  # fmt: skip
+                assert client.post("/api/payments", json=body).status_code == 201
+                obj = fake.stripe_session(f"cs_w{n}", order, 4200, "usd", payment_intent=f"pi_{n}")
+                payload = fake.stripe_event("checkout.session.completed", obj, event_id=f"evt_w{n}")
+                answer = client.post(WEBHOOK, content=payload, headers=signed(fake, payload))
+                assert answer.json()["outcome"] == "accepted", answer.text
+
+            def all_applied() -> bool:
+                items = client.get("/api/admin/webhooks", headers=ADMIN).json()["items"]
+                return len(items) == PAYMENTS and {i["outcome"] for i in items} == {"applied"}
+
+            until(all_applied, "every delivery applied by the leader")
+            stats = client.get("/api/admin/stats", headers=ADMIN, params={"min_position": 1})
+            assert stats.json()["completed_count"] == PAYMENTS
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    leaders = log.read_text().count("leader: this process runs")
+    assert leaders == 1, log.read_text()[-3000:]
+
+
+def test_several_workers_on_sqlite_are_refused(tmp_path: Path) -> None:
+    env = {"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [*ledger_command(), "serve", "--workers", "2"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "needs PostgreSQL" in done.stderr
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 from datetime import datetime, timedelta
@@ -65,16 +66,21 @@ def project() -> None:
     from api.app import build_services
     from api.leader import Leadership
 
+    # Handlers first, before anything slow: a SIGINT during start-up must not be lost (as a
+    # KeyboardInterrupt some library swallows), a process a script started in the
+    # background inherits SIGINT ignored, and SIGTERM is what `docker stop` sends.
+    stopped = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stopped.set())
     _logging()
     services = build_services(Settings())
     leadership = Leadership(services)  # on PostgreSQL, only while no other process leads
     typer.echo(f"projections: {', '.join(services.read_models.views)} (Ctrl-C stops)", err=True)
-    leadership.start()
-    stopped = threading.Event()
     try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
+        if not stopped.is_set():
+            leadership.start()
+        while not stopped.wait(1.0):
+            pass
     finally:
         leadership.stop()
         _close(services)

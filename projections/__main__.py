@@ -1,4 +1,5 @@
-"""`python -m projections`: the read side alone, as `ledger project` runs it (no web code)."""
+"""`python -m projections`: the projection runners alone (no web code). `ledger project` is
+what deployments run: the runners, the webhook inbox's processor and reconciliation."""
 
 import logging
 

@@ -160,7 +160,10 @@ class ReadModels:
         """`ledger project`: run until interrupted."""
         self.start()
         try:
-            self._stopped.wait()
+            # With a timeout: a signal the kernel delivers to another thread would not wake
+            # an untimed wait, so Ctrl-C could go unnoticed.
+            while not self._stopped.wait(1.0):
+                pass
         except KeyboardInterrupt:
             pass
         finally:

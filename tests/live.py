@@ -22,7 +22,7 @@ def until(condition: Callable[[], Any], what: str, seconds: float = 20.0) -> Any
     while time.monotonic() < deadline:
         if result := condition():
             return result
-        time.sleep(0.1)
+        time.sleep(0.02)  # most waits are for the inbox or a view: milliseconds
     pytest.fail(f"not within {seconds} s: {what}")
 
 

@@ -95,6 +95,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings, extra_providers)
         app.state.services = services
+        await services.receiver.open()
         metrics.watch_store(
             lambda: services.ledger.recorder.max_notification_id() or 0,
             services.read_models.positions,
@@ -107,6 +108,7 @@ def create_app(
             yield
         finally:
             leadership.stop()
+            await services.receiver.close()
             services.read_models.close()
             services.providers.close()
             services.ledger.close()

@@ -24,6 +24,7 @@ from ledger.settlement_desk import SettlementDesk
 from ledger.statement_desk import StatementDesk
 from projections.runtime import ReadModels
 from store.inbox import WebhookInbox
+from store.inbox_ingest import InboxReceiver
 
 
 @dataclass
@@ -38,8 +39,10 @@ class Services:
     inbox: WebhookInbox
     inbox_processor: InboxProcessor
     freshness: Freshness = field(init=False)
+    receiver: InboxReceiver = field(init=False)  # the webhook route's insert, on the loop
 
     def __post_init__(self) -> None:
+        self.receiver = InboxReceiver(self.inbox)
         # Built with the other services, in the lifespan: one per serving process and loop.
         self.freshness = Freshness(
             self.read_models.positions,

@@ -72,6 +72,21 @@ def _ddl(serial: str, blob: str) -> tuple[str, ...]:
     )
 
 
+INSERT_SQL = (
+    "INSERT INTO webhook_inbox (delivery_id, provider, event_id, type, received_at, outcome, body)"
+    " VALUES (:id, :provider, :event, :type, :at, 'accepted', :body)"
+    " ON CONFLICT (delivery_id) DO NOTHING RETURNING seq"
+)
+
+
+def delivery_row(
+    key: UUID, provider: str, event_id: str, event_type: str | None, body: bytes, at: datetime
+) -> dict[str, Any]:
+    """The parameters of INSERT_SQL for one delivery."""
+    return {"id": str(key), "provider": provider, "event": event_id, "type": event_type,
+            "at": at.isoformat(), "body": body}  # fmt: skip
+
+
 class WebhookInbox:
     """The inbox on the ledger's datastore (SQLite or PostgreSQL)."""
 
@@ -95,15 +110,8 @@ class WebhookInbox:
     ) -> Received:
         """Store a verified delivery, once: one INSERT, committed before the answer."""
         key = delivery_id(provider, event_id)
-        row = {"id": str(key), "provider": provider, "event": event_id, "type": event_type,
-               "at": at.isoformat(), "body": body}  # fmt: skip
-        inserted = self._rows(
-            "INSERT INTO webhook_inbox"
-            " (delivery_id, provider, event_id, type, received_at, outcome, body)"
-            " VALUES (:id, :provider, :event, :type, :at, 'accepted', :body)"
-            " ON CONFLICT (delivery_id) DO NOTHING RETURNING seq",
-            row,
-        )
+        row = delivery_row(key, provider, event_id, event_type, body, at)
+        inserted = self._rows(INSERT_SQL, row)
         return Received(key, fresh=bool(inserted))
 
     def due(self, now: datetime, limit: int, provider: str) -> list[dict[str, Any]]:
@@ -173,7 +181,7 @@ class WebhookInbox:
 
     def _rows(self, sql: str, params: dict[str, Any], fetch: bool = True) -> list[dict[str, Any]]:
         with self._cursor() as cursor:
-            cursor.execute(_pg(sql) if self.postgres else sql, params)
+            cursor.execute(pg_sql(sql) if self.postgres else sql, params)
             if not fetch:
                 return []
             return [_plain(dict(row)) for row in cursor.fetchall()]
@@ -189,7 +197,7 @@ class WebhookInbox:
 
 
 @lru_cache(maxsize=32)
-def _pg(sql: str) -> str:
+def pg_sql(sql: str) -> str:
     """`:name` → psycopg's `%(name)s`."""
     return _NAMED.sub(r"%(\1)s", sql)
 

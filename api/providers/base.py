@@ -80,6 +80,12 @@ class PaymentProvider(Protocol):
         """The provider's name as stored on payments (`Payment.provider`) and in URLs."""
         ...
 
+    @property
+    def checks_offline(self) -> bool:
+        """True: `accept` reads nothing but the delivery (a signature), so the webhook route
+        runs it on the event loop; False: it reads the store or the provider (in a thread)."""
+        ...
+
     def check_order(self, order: PaymentOrder) -> None:
         """Refuse (ApiError 422) an order this provider cannot take, before it is stored."""
         ...

@@ -78,6 +78,8 @@ class TossPayments:
     """Confirms Toss checkouts and applies what the Toss API says a payment is."""
 
     name = Provider.TOSS.value
+    # accept looks the order up in the store
+    checks_offline = False
 
     def __init__(self, ledger: PaymentLedger, client: TossClient) -> None:
         self.ledger = ledger

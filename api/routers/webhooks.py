@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep
@@ -39,7 +40,7 @@ class WebhookReceived(BaseModel):
         404: {"description": "`unknown_provider`, or (Toss) an order the ledger does not know"}
     },
 )
-def provider_webhook(
+async def provider_webhook(
     provider: str,
     body: RawBody,
     request: Request,
@@ -55,9 +56,15 @@ def provider_webhook(
     adapter = services.providers.find(provider)
     if adapter is None:
         raise ApiError(404, "unknown_provider", f"no provider {provider!r} takes webhooks here")
-    accepted = adapter.accept(WebhookRequest(body, request.headers))
+    delivery = WebhookRequest(body, request.headers)
+    if adapter.checks_offline:  # CPU only (a signature): no thread hop
+        accepted = adapter.accept(delivery)
+    else:  # it reads the store or the provider
+        accepted = await run_in_threadpool(adapter.accept, delivery)
     now = datetime.now(UTC)
-    received = services.inbox.receive(provider, accepted.event_id, accepted.event_type, body, now)
+    received = await services.receiver.receive(
+        provider, accepted.event_id, accepted.event_type, body, now
+    )
     if received.fresh:
         services.inbox_processor.wake(provider)
     outcome: Literal["accepted", "duplicate"] = "accepted" if received.fresh else "duplicate"

@@ -40,6 +40,7 @@ def from_settings(ledger: PaymentLedger, settings: Settings) -> LocalPay:
 
 class LocalPay:
     name = NAME
+    checks_offline = False
 
     def __init__(self, ledger: PaymentLedger) -> None:
         self.ledger = ledger

@@ -100,8 +100,9 @@ class Positions:
 
 
 class LagSampler:
-    """Samples every view's position continuously; afterwards, tells for a write finished at
-    `t` with position `p` how long until each view had processed `p`."""
+    """Samples every view's position continuously; afterwards, tells for a write made at `t`
+    with position `p` how long until each view had processed `p`. Times are wall-clock
+    (`time.time()`), to compare with the times the server stores (the inbox's received_at)."""
 
     def __init__(self, positions: Positions) -> None:
         self.positions = positions
@@ -119,12 +120,12 @@ class LagSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.perf_counter(), self.positions.views()))
+            self.samples.append((time.time(), self.positions.views()))
             time.sleep(SAMPLE_INTERVAL_SECONDS)
 
     def lags(self, writes: list[tuple[float, int]]) -> dict[str, dict[str, float]]:
-        """Per view: p50/p99 of (first sample showing the position) minus (write answered).
-        A view that had the position before the answer arrived counts as zero lag."""
+        """Per view: p50/p99 of (first sample showing the position) minus (write made).
+        A view that had the position before the write's time counts as zero lag."""
         times = [t for t, _ in self.samples]
         names = self.samples[-1][1].keys() if self.samples else ()
         result = {}
@@ -132,9 +133,9 @@ class LagSampler:
             # Positions only grow, so the first sample at or past p is found by bisection.
             seen = [views.get(name, 0) for _, views in self.samples]
             lags = []
-            for done_at, position in writes:
+            for made_at, position in writes:
                 k = bisect_left(seen, position)
                 if k < len(seen):
-                    lags.append(max(0.0, times[k] - done_at))
+                    lags.append(max(0.0, times[k] - made_at))
             result[name] = {**summary_ms(lags), "unseen": len(writes) - len(lags)}
         return result

@@ -16,6 +16,11 @@ from benchmarks.webhooks import run_webhooks
 
 log = logging.getLogger("benchmarks")
 SECTIONS = ("baseline", "append", "webhooks", "history")
+RATIOS = (
+    ("append", "commits_per_s", "ratio_to_baseline"),
+    ("webhooks", "deliveries_per_s", "ratio_to_baseline"),
+    ("webhooks", "applied_per_s", "applied_ratio_to_baseline"),
+)
 
 
 def run_store(
@@ -47,13 +52,14 @@ def run_store(
 
 
 def add_ratios(out: dict[str, Any]) -> None:
-    """Each level's commits (one per command or delivery) ÷ raw commits at that level."""
+    """Each level's commits (one per command or delivery, acknowledged or applied) ÷ raw
+    commits at that level."""
     baseline = out.get("baseline", {})
-    for section, key in (("append", "commits_per_s"), ("webhooks", "deliveries_per_s")):
+    for section, key, ratio in RATIOS:
         for level, row in out.get(section, {}).items():
             raw = baseline.get(level, {}).get("commits_per_s")
-            if isinstance(row, dict) and raw:
-                row["ratio_to_baseline"] = round(row[key] / raw, 3)
+            if isinstance(row, dict) and key in row and raw:
+                row[ratio] = round(row[key] / raw, 3)
     # A read's p50 in raw commits (p50, one connection) of the same run: comparable across
     # runs on a machine whose speed swings from day to day.
     raw_ms = baseline.get("1", {}).get("p50_ms")

@@ -52,8 +52,14 @@ def test_quick_benchmark_reports_every_section_on_both_stores(
             assert results[store]["baseline"][level]["commits_per_s"] > 0
             assert results[store]["append"][level]["ratio_to_baseline"] > 0
             webhooks = results[store]["webhooks"][level]
-            # Every delivery acknowledged and applied: a broken section still has figures.
-            assert (webhooks["errors"], webhooks["not_applied"]) == (0, 0), webhooks
+            # Every delivery wrk sent acknowledged and applied, each once: a broken section
+            # still has figures.
+            counts = ("errors", "duplicates", "not_applied")
+            assert [webhooks[k] for k in counts] == [0, 0, 0], webhooks
+            assert webhooks["acknowledged"] > 0 and webhooks["applied"] == webhooks["sent"]
+            assert webhooks["applied_ratio_to_baseline"] > 0
+            # The stats view showed every applied delivery while it was sampled.
+            assert webhooks["lag"]["revenue"]["samples"] == webhooks["applied"], webhooks["lag"]
         for part in HISTORY_PARTS:
             assert numbers_in(results[store]["history"][part]), f"{store} history {part} is empty"
         for reads in results[store]["history"]["reads"].values():

@@ -73,6 +73,7 @@ def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory
         inbox_processor=InboxProcessor(
             inbox,
             providers,
+            ledger,
             retry_seconds=settings.inbox_retry_seconds,
             retry_max_seconds=settings.inbox_retry_max_seconds,
             max_attempts=settings.inbox_max_attempts,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,9 @@ from api.errors import ApiError
 from api.outage import UNREACHABLE
 from api.providers.registry import ProviderRegistry
 from api.providers.webhooks import WebhookOutcome
+from ledger.application import PaymentLedger
 from ledger.errors import LedgerError, ProviderUnavailableError
+from ledger.unit_of_work import BatchCollisionError, Item, NotBatchableError
 from store.inbox import Result, WebhookInbox
 
 log = logging.getLogger("ledger.inbox")
@@ -48,6 +51,7 @@ class InboxProcessor:
         self,
         inbox: WebhookInbox,
         providers: ProviderRegistry,
+        ledger: PaymentLedger,
         retry_seconds: float = 1.0,
         retry_max_seconds: float = 300.0,
         max_attempts: int = 8,
@@ -56,6 +60,7 @@ class InboxProcessor:
     ) -> None:
         self.inbox = inbox
         self.providers = providers
+        self.ledger = ledger
         self.retry_seconds, self.retry_max_seconds = retry_seconds, retry_max_seconds
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds  # another process may have stored deliveries
@@ -92,19 +97,57 @@ class InboxProcessor:
         done = 0
         while not self._stopped.is_set():
             rows = self.inbox.due(self._clock(), ROUND, provider)
-            for row in rows:
-                self.process(row)
+            self.process_rows(rows)
             done += len(rows)
             if len(rows) < ROUND:
                 return done
         return done
 
     def process(self, row: dict[str, Any]) -> Result:
-        """Apply one stored delivery and record what it did."""
+        """Apply one stored delivery on its own and record what it did."""
         attempts = int(row["attempts"]) + 1
         result = self._apply(row, attempts)
         self.inbox.record(row["delivery_id"], result, attempts, self._clock())
         return result
+
+    def process_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Apply deliveries in order, as many per transaction as go together."""
+        start = 0
+        while start < len(rows):
+            done = self._batch(rows[start:])
+            if not done:  # the first saves on its own (a parked delivery, say)
+                self.process(rows[start])
+                done = 1
+            start += done
+
+    def _batch(self, rows: list[dict[str, Any]]) -> int:
+        """Apply a prefix of `rows` in one save and record its results; returns its length.
+        A collision (another writer, or a delivery applied meanwhile) falls back to one at a
+        time, where each delivery's receipt decides."""
+        try:
+            results = self._apply_together(rows)
+        except NotBatchableError as stop:
+            return self._batch(rows[: stop.index]) if stop.index else 0
+        except BatchCollisionError:
+            for row in rows:
+                self.process(row)
+            return len(rows)
+        attempts = [int(row["attempts"]) + 1 for row in rows]
+        done = zip([row["delivery_id"] for row in rows], results, attempts, strict=True)
+        self.inbox.record_many(list(done), self._clock())
+        return len(rows)
+
+    def _apply_together(self, rows: list[dict[str, Any]]) -> list[Result]:
+        decided: list[tuple[Result, Item]] = []
+        with self.ledger.batch() as work:
+            for row in rows:
+                with work.item() as item:
+                    decided.append((self._apply(row, int(row["attempts"]) + 1), item))
+        # Saved: each applied delivery's position is its last event's.
+        return [
+            replace(result, position=item.position) if result.position is None else result
+            for result, item in decided
+        ]
 
     def _apply(self, row: dict[str, Any], attempts: int) -> Result:
         adapter = self.providers.find(row["provider"])

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Transcoder
 
 from ledger.commands import Approval, CommandResult, Delivery, PaymentOrder, RefundReport
@@ -22,6 +22,7 @@ from ledger.order import OrderClaim
 from ledger.payment import Payment, Provider
 from ledger.reactions import approve, refunds_to_record, trainer_notices
 from ledger.transcoding import AnyTextJSONTranscoder
+from ledger.unit_of_work import BatchingApplication, UnitOfWork
 
 # The values commands take and give back, importable from here as they always were.
 __all__ = [
@@ -41,7 +42,7 @@ log = logging.getLogger("ledger")
 MAX_ATTEMPTS = 30
 
 
-class PaymentLedger(Application[UUID]):
+class PaymentLedger(BatchingApplication):
     """Event-sourced ledger of payments, deliveries and trainer notifications."""
 
     name = "PaymentLedger"
@@ -289,12 +290,19 @@ class PaymentLedger(Application[UUID]):
     # --- queries by id (listing belongs to projections) ----------------------------
 
     def get_payment(self, payment_id: UUID, version: int | None = None) -> Payment:
+        """The payment (at `version`); inside a batch, the batch's copy of it."""
+        work = self._work() if version is None else None
+        if work is not None and payment_id in work.payments:
+            cached: Payment = work.payments[payment_id]
+            return cached
         try:
             payment: Payment = self.repository.get(payment_id, version=version)
         except AggregateNotFoundError:
             raise NotFoundError(f"payment {payment_id} not found") from None
         if not isinstance(payment, Payment):
             raise NotFoundError(f"payment {payment_id} not found")
+        if work is not None:
+            work.payments[payment_id] = payment
         return payment
 
     def find_payment(self, provider: str, order_id: str) -> Payment:
@@ -305,7 +313,9 @@ class PaymentLedger(Application[UUID]):
             raise NotFoundError(f"unknown order {order_id}", code="unknown_order") from None
 
     def has_delivery(self, provider: str, event_key: str) -> bool:
-        return ProviderDelivery.create_id(provider, event_key) in self.repository
+        receipt = ProviderDelivery.create_id(provider, event_key)
+        work = self._work()
+        return (work is not None and receipt in work.receipts) or receipt in self.repository
 
     # --- internals -----------------------------------------------------------------
 
@@ -340,6 +350,9 @@ class PaymentLedger(Application[UUID]):
         The receipt's unique id decides atomically whether a delivery is new, so it is
         looked up only when nothing would be saved or when a save collided.
         """
+        work = self._work()
+        if work is not None:
+            return self._change_in_batch(work, payment_id, decide, delivery)
         for attempt in range(MAX_ATTEMPTS):
             if attempt == 0 and loaded is not None and loaded.id == payment_id:
                 payment = loaded
@@ -363,6 +376,30 @@ class PaymentLedger(Application[UUID]):
                 payment.id, payment.status, "applied", recordings[-1].notification.id
             )
         raise ConflictError(f"payment {payment_id} is changing too fast; retry")
+
+    def _change_in_batch(
+        self,
+        work: UnitOfWork,
+        payment_id: UUID,
+        decide: Callable[[Payment], bool],
+        delivery: Delivery | None,
+    ) -> CommandResult:
+        """Decide against the batch's copy; the events wait for the batch's save (whose
+        collision on a receipt, or on a version, is the duplicate check)."""
+        payment = self.get_payment(payment_id)
+        receipt = ProviderDelivery.create_id(**asdict(delivery)) if delivery else None
+        if receipt in work.receipts:
+            return CommandResult(payment.id, payment.status, "duplicate")
+        before = len(payment.pending_events)
+        if not decide(payment):
+            outcome = "duplicate" if delivery and self._seen(delivery) else "unchanged"
+            return CommandResult(payment.id, payment.status, outcome)
+        new = payment.pending_events[before:]
+        related: list[Any] = list(trainer_notices(payment, new))
+        if delivery:
+            related.append(ProviderDelivery(payment_id=payment.id, **asdict(delivery)))
+        work.add(new, related, receipt)
+        return CommandResult(payment.id, payment.status, "applied")
 
     def _seen(self, delivery: Delivery) -> bool:
         return self.has_delivery(delivery.provider, delivery.event_key)

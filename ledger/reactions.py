@@ -13,13 +13,15 @@ from ledger.notification import TrainerNotification
 from ledger.payment import Payment
 
 
-def trainer_notices(payment: Payment) -> list[TrainerNotification]:
-    """Events that must be saved atomically with the payment's new events: the
-    trainer's notice of a completion, or of a completion reversed."""
+def trainer_notices(
+    payment: Payment, events: Sequence[object] | None = None
+) -> list[TrainerNotification]:
+    """Events that must be saved atomically with the payment's new `events` (default: its
+    pending ones): the trainer's notice of a completion, or of a completion reversed."""
     amount = Money(payment.amount, payment.currency).format()
     session = f"for the session on {payment.booking_date}"
     notices = []
-    for e in payment.pending_events:
+    for e in payment.pending_events if events is None else events:
         if isinstance(e, Payment.Completed):
             kind, title = "payment_completed", "New booking paid"
             message = f"{payment.customer_name} paid {amount} {session}."

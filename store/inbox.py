@@ -87,6 +87,21 @@ def delivery_row(
             "at": at.isoformat(), "body": body}  # fmt: skip
 
 
+RECORD_SQL = (
+    "UPDATE webhook_inbox SET outcome = :outcome, reason = :reason,"
+    " payment_id = COALESCE(:payment, payment_id), status = COALESCE(:status, status),"
+    " position = COALESCE(:position, position), attempts = :attempts,"
+    " processed_at = :at, next_attempt_at = :retry WHERE delivery_id = :id"
+)
+
+
+def _result_row(delivery: str, result: Result, attempts: int, at: datetime) -> dict[str, Any]:
+    retry = result.next_attempt_at.isoformat() if result.next_attempt_at else None
+    return {"id": delivery, "outcome": result.outcome, "reason": result.reason,
+            "payment": result.payment_id, "status": result.status, "position": result.position,
+            "attempts": attempts, "at": at.isoformat(), "retry": retry}  # fmt: skip
+
+
 class WebhookInbox:
     """The inbox on the ledger's datastore (SQLite or PostgreSQL)."""
 
@@ -143,21 +158,18 @@ class WebhookInbox:
         return int(rows[0]["n"])
 
     def record(self, delivery: str, result: Result, attempts: int, at: datetime) -> None:
-        """The latest attempt's outcome; the payment and the position an earlier attempt
-        appended stay when this one appended nothing (a replay that was a duplicate)."""
-        retry = result.next_attempt_at.isoformat() if result.next_attempt_at else None
-        self._rows(
-            "UPDATE webhook_inbox SET outcome = :outcome, reason = :reason,"
-            " payment_id = COALESCE(:payment, payment_id), status = COALESCE(:status, status),"
-            " position = COALESCE(:position, position),"
-            " attempts = :attempts,"
-            " processed_at = :at, next_attempt_at = :retry WHERE delivery_id = :id",
-            {"id": delivery, "outcome": result.outcome, "reason": result.reason,
-             "payment": result.payment_id, "status": result.status,
-             "position": result.position,
-             "attempts": attempts, "at": at.isoformat(), "retry": retry},
-            fetch=False,
-        )  # fmt: skip
+        """The latest attempt's outcome (see `record_many`)."""
+        self.record_many([(delivery, result, attempts)], at)
+
+    def record_many(self, results: list[tuple[str, Result, int]], at: datetime) -> None:
+        """Each delivery's latest attempt, in one transaction; the payment and the position
+        an earlier attempt appended stay when this one appended nothing (a replay that was
+        a duplicate)."""
+        rows = [
+            _result_row(delivery, result, attempts, at) for delivery, result, attempts in results
+        ]
+        with self._cursor() as cursor:
+            cursor.executemany(pg_sql(RECORD_SQL) if self.postgres else RECORD_SQL, rows)
 
     def get(self, delivery: str) -> dict[str, Any] | None:
         rows = self._rows(

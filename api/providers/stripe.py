@@ -265,7 +265,7 @@ class StripePayments:
     def apply_verified(self, body: bytes) -> WebhookOutcome:
         """Apply a delivery verified when it arrived (from the inbox, or a parked one), once,
         under its event id's receipt."""
-        with DeliveryLog(self.name) as delivery:
+        with DeliveryLog(self.name, self.ledger) as delivery:
             event = parse_json_object(body)  # its shape was checked with its signature
             delivery.identify(event["id"], event["type"])
             return delivery.finish(self._dispatch(event, body))

@@ -251,7 +251,7 @@ class TossPayments:
 
     def apply_verified(self, body: bytes) -> WebhookOutcome:
         """Apply one accepted delivery once: re-read the payment from Toss (the truth)."""
-        with DeliveryLog(Provider.TOSS.value) as log_line:
+        with DeliveryLog(Provider.TOSS.value, self.ledger) as log_line:
             message = parse_json_object(body)
             if "eventType" in message:
                 event_type = str(message["eventType"])

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import TracebackType
 from typing import Any
 from uuid import UUID
 
 from api.errors import ApiError
-from ledger.application import CommandResult
+from ledger.application import CommandResult, PaymentLedger
 from ledger.errors import LedgerError
+from ledger.unit_of_work import NotBatchableError
 
 log = logging.getLogger("ledger.webhooks")
 
@@ -69,8 +70,9 @@ class DeliveryLog:
         return delivery.finish(outcome)
     """
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, ledger: PaymentLedger | None = None) -> None:
         self.provider = provider
+        self.ledger = ledger  # applying: inside a batch, the line waits for its save
         self.event_id: str | None = None
         self.event_type: str | None = None
         self.outcome: WebhookOutcome | None = None
@@ -91,6 +93,8 @@ class DeliveryLog:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if isinstance(exc, NotBatchableError):
+            return  # applied again on its own, and written then
         outcome = self.outcome or WebhookOutcome("refused", reason=_refusal(exc))
         if outcome.outcome == "ignored" and outcome.reason == "unknown_order":
             level = logging.WARNING  # money we cannot place: someone should look
@@ -98,6 +102,10 @@ class DeliveryLog:
             level = logging.WARNING
         else:
             level = logging.INFO
+        if outcome.outcome == "applied" and outcome.position is None and self.ledger:
+            deferred = lambda position: self._write(level, replace(outcome, position=position))  # noqa: E731
+            if self.ledger.when_saved(deferred):
+                return
         self._write(level, outcome)
 
     def _write(self, level: int, outcome: WebhookOutcome) -> None:

@@ -57,7 +57,7 @@ class LocalPay:
         return Accepted(str(event["id"]), str(event["type"]))
 
     def apply_verified(self, body: bytes) -> WebhookOutcome:
-        with DeliveryLog(self.name) as log_line:
+        with DeliveryLog(self.name, self.ledger) as log_line:
             return log_line.finish(self._apply(body, log_line))
 
     def _apply(self, body: bytes, log_line: DeliveryLog) -> WebhookOutcome:

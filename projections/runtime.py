@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.projection import ApplicationSubscription, BaseProjectionRunner, Projection
+from eventsourcing.projection import Projection
 from eventsourcing.utils import Environment
 
 from ledger.application import PaymentLedger
 from ledger.settings import Settings
 from projections.audit_chain import AuditChainProjection, AuditChainView
 from projections.base import View
+from projections.group import GroupRunner
 from projections.journal import JournalProjection, JournalView
 from projections.notifications import NotificationsProjection, NotificationsView
 from projections.payments_table import PaymentsTableProjection, PaymentsTableView
 from projections.reconciliation import ReconciliationProjection, ReconciliationView
-from projections.replay import apply_batch, decode, replay
+from projections.replay import decode, replay
 from projections.revenue import RevenueProjection, RevenueView
 from projections.statements import StatementsProjection, StatementsView
 from projections.supervisor import StallWatch, Supervisor
-
-log = logging.getLogger("ledger.projections")
 
 # Name → projection class. Each class maps a backend name to its view class.
 PROJECTIONS: dict[str, type[Any]] = {
@@ -42,10 +39,9 @@ PROJECTIONS: dict[str, type[Any]] = {
     AuditChainProjection.name: AuditChainProjection,
 }
 REBUILD_PAGE = 1000
-# Most events a runner applies in one transaction: bounds a transaction's size after a
-# pause, while under steady load every event that has arrived goes in one batch.
-RUNNER_BATCH = 500
-# Every view and every runner's application opens its own PostgreSQL pool, eagerly at its
+# The one runner of all views (projections/group.py), as the supervisor names it.
+RUNNER = "views"
+# Every view and the runner's application open their own PostgreSQL pool, eagerly at its
 # minimum size; small pools keep a process with several projections far below the
 # server's max_connections. (SQLite ignores these keys.)
 READ_SIDE_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "4"}
@@ -79,8 +75,9 @@ class ReadModels:
             if isinstance(view, StatementsView):
                 view.zone, view.period = settings.zone, settings.settlement_period
             self.views[name] = view
-        cap = settings.projection_retry_max_seconds
-        self._supervisor = Supervisor(list(PROJECTIONS), self._start_runner, cap)
+        self._retry_cap = settings.projection_retry_max_seconds
+        self._supervisor = Supervisor([RUNNER], self._start_runner, self._retry_cap)
+        self._runner: GroupRunner | None = None
         self._stalls = StallWatch(settings.projection_stall_seconds)
         self._stopped = threading.Event()
         # One readiness probe at a time: /readyz callers during a slow one share it.
@@ -138,19 +135,11 @@ class ReadModels:
         fails or cannot start (the store is down, say), backing off while it keeps failing."""
         self._supervisor.start()
 
-    def _start_runner(self, name: str) -> BaseProjectionRunner[PaymentLedger]:
-        # Ask the view's store first: a runner failing half-built (its application opens a
-        # pool of its own) would leave that pool's threads to the garbage collector.
-        self.views[name].max_tracking_id(PaymentLedger.name)
-        projection: Projection[Any] = PROJECTIONS[name](view=self.views[name])
-        runner: BaseProjectionRunner[PaymentLedger] = BatchingProjectionRunner(
-            projection=projection,
-            application_class=PaymentLedger,
-            tracking_recorder=self.views[name],
-            topics=(),
-            env=self.env,
-        )
-        return runner.__enter__()
+    def _start_runner(self, _name: str) -> GroupRunner:
+        projections = {name: PROJECTIONS[name](view=view) for name, view in self.views.items()}
+        runner = GroupRunner(projections, self.env, self._retry_cap)
+        self._runner = runner.__enter__()
+        return runner
 
     def stop(self) -> None:
         self._stopped.set()
@@ -192,14 +181,22 @@ class ReadModels:
     def _check(self, head: Callable[[], int]) -> Readiness:
         top, positions = head(), self.positions()
         now = time.monotonic()
-        dead = self._supervisor.not_running()
-        problems = {name: f"not running: {why}" for name, why in dead.items()}
+        problems = {name: f"not running: {why}" for name, why in self._not_running().items()}
         for name, position in positions.items():
             waited = self._stalls.stalled_for(name, position, top - position, now)
             if waited is not None and name not in problems:
                 pending = top - position
                 problems[name] = f"stalled: {pending} events behind, none applied in {waited:.0f} s"
         return Readiness(top, positions, problems)
+
+    def _not_running(self) -> dict[str, str]:
+        """View name → why it is not applying events: the runner is not running, or the
+        view is set aside after failing."""
+        stopped = self._supervisor.not_running().get(RUNNER)
+        if stopped is not None:
+            return dict.fromkeys(self.views, stopped)
+        runner = self._runner
+        return runner.set_aside() if runner is not None else {}
 
     def wait(self, position: int, timeout: float, names: tuple[str, ...] = ()) -> None:
         """Block until the named views (default: all) have processed `position`.
@@ -251,43 +248,3 @@ def _pages(ledger: PaymentLedger) -> Iterator[list[Any]]:
             return
         yield page
         after = page[-1].id
-
-
-class BatchingProjectionRunner(BaseProjectionRunner[PaymentLedger]):
-    """The library's runner, applying every event that has arrived in one transaction.
-
-    Per event, a view costs a transaction (a commit, an fsync on PostgreSQL); under a
-    few concurrent webhook clients the four views fell seconds behind. Our recorders'
-    subscriptions (store/batching.py) hand over what has been pulled; with another
-    recorder the runner still works, one event per batch.
-    """
-
-    @staticmethod
-    def _process_events_loop(  # type: ignore[override]
-        subscription: ApplicationSubscription[Any],
-        projection: Projection[Any],
-        is_stopping: threading.Event,
-        runner: weakref.ReferenceType[BaseProjectionRunner[Any]],
-    ) -> None:
-        source = subscription.subscription
-        next_batch = getattr(source, "next_batch", lambda _limit: [next(source)])
-        try:
-            while True:
-                try:
-                    notifications = next_batch(RUNNER_BATCH)
-                except StopIteration:
-                    return
-                apply_batch(
-                    projection,
-                    subscription.name,
-                    subscription.mapper.to_domain_event,
-                    notifications,
-                )
-        except BaseException as error:
-            owner = runner()
-            if owner is not None:
-                owner._thread_error = error  # how the library reports a failed runner
-            else:
-                log.exception("projection runner was deleted before its error was reported")
-        finally:
-            is_stopping.set()

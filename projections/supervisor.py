@@ -14,13 +14,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from eventsourcing.projection import BaseProjectionRunner
+from typing import Protocol
 
 log = logging.getLogger("ledger.projections")
 
-Runner = BaseProjectionRunner[Any]
+
+class Runner(Protocol):
+    """What the supervisor uses of a runner: whether it has ended, and `__exit__`, which
+    stops it and re-raises what ended it."""
+
+    @property
+    def is_interrupted(self) -> threading.Event: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 # The first retry after a failure; the delay doubles after each one, up to the cap.
 RESTART_DELAY_SECONDS = 1.0
 SUPERVISE_EVERY_SECONDS = 0.25
@@ -107,7 +115,7 @@ class Supervisor:
         try:
             slot.runner = self._start(name)
         except Exception as error:
-            slot.error = f"cannot start ({_describe(error)})"
+            slot.error = f"cannot start ({describe(error)})"
             self._back_off(slot)
             log.warning("projection %s %s; next attempt in %.0f s",
                         name, slot.error, slot.retry_at - time.monotonic())  # fmt: skip
@@ -122,7 +130,7 @@ class Supervisor:
             if runner is not None:
                 runner.__exit__(None, None, None)  # re-raises what ended the runner
         except Exception as error:
-            slot.error = f"failed ({_describe(error)})"
+            slot.error = f"failed ({describe(error)})"
             log.exception("projection %s failed; restarting it", name)
         self._back_off(slot)
 
@@ -135,7 +143,8 @@ def _failed(runner: Runner) -> bool:
     return runner.is_interrupted.is_set()
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
+    """An error's type and first line, for logs and /readyz."""
     first_line = str(error).strip().splitlines()[:1]
     return ": ".join([type(error).__name__, *first_line])
 

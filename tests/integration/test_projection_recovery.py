@@ -3,6 +3,7 @@ and rebuildable (in process and with the real `ledger rebuild` command) to ident
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -250,3 +251,63 @@ def test_a_view_failing_during_a_rebuild_stops_it_with_that_error(
     assert not [t for t in threading.enumerate() if t.name.startswith("rebuild-")]
     refund = next(n.id for n in notifications if n.topic.endswith("Payment.Refunded"))
     assert (table.max_tracking_id(ledger.name) or 0) < refund
+
+
+def test_a_failing_view_is_set_aside_while_the_others_go_on_and_catches_up_after(
+    database_url: str, ledger: PaymentLedger
+) -> None:
+    """All views share one runner; one view failing (its table gone) must not hold up
+    the others, /readyz's check names it, and it catches up once it can write again."""
+    settings = open_settings(database_url).model_copy(update={"projection_retry_max_seconds": 0.5})
+    models = ReadModels(settings)
+    try:
+        models.start()
+        models.wait(head(ledger), TIMEOUT)
+        alter(models.revenue, "ALTER TABLE revenue_payments RENAME TO revenue_payments_away")
+        paid = ledger.initiate(order("order-after", amount=9900)).payment_id
+        ledger.complete(paid, "pk-after", "card", NOW)
+        others = tuple(name for name in models.views if name != "revenue")
+        models.wait(head(ledger), TIMEOUT, names=others)
+
+        problems = models.readiness(lambda: head(ledger), TIMEOUT).problems
+        assert set(problems) == {"revenue"}, problems
+        assert problems["revenue"].startswith("not running: failed ("), problems
+        assert models.views["revenue"].max_tracking_id(ledger.name) < head(ledger)
+
+        alter(models.revenue, "ALTER TABLE revenue_payments_away RENAME TO revenue_payments")
+        models.wait(head(ledger), TIMEOUT)
+        assert models.readiness(lambda: head(ledger), TIMEOUT).problems == {}
+        models.stop()
+        caught_up = dump(models)
+        rebuild_all(models, ledger)
+        assert dump(models) == caught_up
+    finally:
+        models.close()
+
+
+def test_views_starting_at_different_positions_each_apply_what_they_lack_once(
+    ledger: PaymentLedger, read_models: ReadModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The runner starts at the lowest view's position; the others skip what they have,
+    without a refused batch (logged as an error) on the way."""
+    notifications = all_notifications(ledger)
+    views = list(read_models.views.items())
+    for n, (name, view) in enumerate(views):  # each view stopped at another event
+        projection = PROJECTIONS[name](view=view)
+        cut = len(notifications) * n // len(views)
+        if cut:
+            apply_batch(projection, ledger.name, ledger.mapper.to_domain_event, notifications[:cut])
+    with caplog.at_level(logging.ERROR, logger="ledger.projections"):
+        read_models.start()
+        read_models.wait(head(ledger), TIMEOUT)
+        read_models.stop()
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    resumed = dump(read_models)
+    rebuild_all(read_models, ledger)
+    assert dump(read_models) == resumed
+    assert all(view["position"] == head(ledger) for view in resumed.values())
+
+
+def alter(view: Any, statement: str) -> None:
+    with view._transaction() as cursor:
+        view._execute(cursor, statement, {})

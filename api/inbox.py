@@ -31,6 +31,7 @@ from ledger.application import PaymentLedger
 from ledger.errors import LedgerError, ProviderUnavailableError
 from ledger.unit_of_work import BatchCollisionError, Item, NotBatchableError
 from store.inbox import Result, WebhookInbox
+from store.inbox_wake import InboxWakeListener
 
 log = logging.getLogger("ledger.inbox")
 
@@ -68,16 +69,22 @@ class InboxProcessor:
         self._wakeups = {name: threading.Event() for name in providers.names}
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._listener: InboxWakeListener | None = None
 
-    def wake(self, provider: str) -> None:
-        if provider in self._wakeups:
-            self._wakeups[provider].set()
+    def wake(self, provider: str | None) -> None:
+        """A delivery of `provider` (None: of any) was stored."""
+        for name, wakeup in self._wakeups.items():
+            if provider in (name, None):
+                wakeup.set()
 
     def start(self) -> None:
         """Start applying (again, after `stop`: a process that leads again)."""
         if self._threads:
             return
         self._stopped.clear()
+        self._listener = self.inbox.wake_listener()
+        if self._listener is not None:
+            self._listener.start(self.wake)
         for name in self._wakeups:
             thread = threading.Thread(target=self._run, args=(name,), name=f"inbox-{name}",
                                       daemon=True)  # fmt: skip
@@ -86,6 +93,8 @@ class InboxProcessor:
 
     def stop(self) -> None:
         self._stopped.set()
+        if self._listener is not None:
+            self._listener.stop()
         for wakeup in self._wakeups.values():
             wakeup.set()
         for thread in self._threads:

@@ -27,6 +27,7 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.ids import stable_id
 from store.ddl import schema_creation_lock
+from store.inbox_wake import InboxWakeListener
 
 WAITING = ("accepted", "retrying")  # not applied yet: the processor's work
 COLUMNS = (
@@ -72,19 +73,38 @@ def _ddl(serial: str, blob: str) -> tuple[str, ...]:
     )
 
 
-INSERT_SQL = (
+_INSERT = (
     "INSERT INTO webhook_inbox (delivery_id, provider, event_id, type, received_at, outcome, body)"
     " VALUES (:id, :provider, :event, :type, :at, 'accepted', :body)"
-    " ON CONFLICT (delivery_id) DO NOTHING RETURNING seq"
+    " ON CONFLICT (delivery_id) DO NOTHING"
+)
+INSERT_SQL = f"{_INSERT} RETURNING seq"
+# On PostgreSQL a stored delivery also wakes the leader's processor wherever it runs (another
+# worker, `ledger project`): a NOTIFY in the same statement, sent on commit, none for a
+# redelivery. The processor's poll is the fallback for a notification missed.
+PG_INSERT_SQL = (
+    f"WITH stored AS ({_INSERT} RETURNING seq, provider)"
+    " SELECT seq, pg_notify(:channel, provider) FROM stored"
 )
 
 
+def wake_channel(schema: str) -> str:
+    """The NOTIFY channel of a schema's inbox (schemas may share a database)."""
+    return f"{schema}.inbox"[:63]  # PostgreSQL's longest identifier
+
+
 def delivery_row(
-    key: UUID, provider: str, event_id: str, event_type: str | None, body: bytes, at: datetime
+    key: UUID,
+    provider: str,
+    event_id: str,
+    event_type: str | None,
+    body: bytes,
+    at: datetime,
+    channel: str | None = None,
 ) -> dict[str, Any]:
-    """The parameters of INSERT_SQL for one delivery."""
+    """The parameters of INSERT_SQL (PG_INSERT_SQL, with its channel) for one delivery."""
     return {"id": str(key), "provider": provider, "event": event_id, "type": event_type,
-            "at": at.isoformat(), "body": body}  # fmt: skip
+            "at": at.isoformat(), "body": body, "channel": channel}  # fmt: skip
 
 
 RECORD_SQL = (
@@ -108,6 +128,15 @@ class WebhookInbox:
     def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
         self.datastore = datastore
         self.postgres = isinstance(datastore, PostgresDatastore)
+        self.channel = (
+            wake_channel(datastore.schema) if isinstance(datastore, PostgresDatastore) else None
+        )
+
+    def wake_listener(self) -> InboxWakeListener | None:
+        """What tells this process of deliveries other processes store (PostgreSQL only)."""
+        if isinstance(self.datastore, PostgresDatastore) and self.channel:
+            return InboxWakeListener(self.datastore, self.channel)
+        return None
 
     def create_table(self) -> None:
         if self.postgres:
@@ -125,8 +154,8 @@ class WebhookInbox:
     ) -> Received:
         """Store a verified delivery, once: one INSERT, committed before the answer."""
         key = delivery_id(provider, event_id)
-        row = delivery_row(key, provider, event_id, event_type, body, at)
-        inserted = self._rows(INSERT_SQL, row)
+        row = delivery_row(key, provider, event_id, event_type, body, at, self.channel)
+        inserted = self._rows(PG_INSERT_SQL if self.postgres else INSERT_SQL, row)
         return Received(key, fresh=bool(inserted))
 
     def due(self, now: datetime, limit: int, provider: str) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """The webhook route's one write, from the event loop: store a verified delivery, once.
 
 On PostgreSQL an asyncio connection pool of its own sends the same `INSERT … ON CONFLICT
-DO NOTHING` that `WebhookInbox.receive` sends, so acknowledging a delivery costs no thread
-hop (a worker thread would wait for the GIL that the processor and projections hold). On
-SQLite, whose driver has no asyncio API, the synchronous inbox runs in a worker thread.
+DO NOTHING` (with its NOTIFY) that `WebhookInbox.receive` sends, so acknowledging a delivery
+costs no thread hop (a worker thread would wait for the GIL that the processor and
+projections hold). On SQLite, whose driver has no asyncio API, the synchronous inbox runs
+in a worker thread.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from store.inbox import INSERT_SQL, Received, WebhookInbox, delivery_id, delivery_row, pg_sql
+from store.inbox import PG_INSERT_SQL, Received, WebhookInbox, delivery_id, delivery_row, pg_sql
 
 # Deliveries wait for a connection rather than open more: the pool bounds what ingest
 # takes of the server's max_connections, per process.
@@ -48,9 +49,9 @@ class InboxReceiver:
                 self.inbox.receive, provider, event_id, event_type, body, at
             )
         key = delivery_id(provider, event_id)
-        params = delivery_row(key, provider, event_id, event_type, body, at)
+        params = delivery_row(key, provider, event_id, event_type, body, at, self.inbox.channel)
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(pg_sql(INSERT_SQL), params, prepare=True)
+            cursor = await conn.execute(pg_sql(PG_INSERT_SQL), params, prepare=True)
             inserted = await cursor.fetchone()
         return Received(key, fresh=inserted is not None)
 

@@ -9,14 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
 
 from ledger.settings import Settings
 from tests.api.test_checkout import payment_body
 from tests.api.test_inbox import server_env
 from tests.api.test_serve import free_port, ledger_command
 from tests.api.test_webhooks_stripe import WEBHOOK, signed
+from tests.conftest import make_settings
 from tests.fake_providers import FakeProviders
-from tests.inbox import ADMIN
+from tests.inbox import ADMIN, result
 from tests.live import until
 
 PAYMENTS = 12
@@ -76,3 +80,23 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_delivery_answered_by_a_worker_that_does_not_lead_wakes_the_leader(
+    database_url: str, fake: FakeProviders
+) -> None:
+    """The leader polls only every hour here: what it applies, it was told of (NOTIFY)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("on SQLite one process serves and leads")
+    settings = make_settings(database_url, fake, inbox_poll_seconds=3600.0)
+    with (
+        TestClient(create_app(settings)) as leader,
+        TestClient(create_app(settings, run_projections=False)) as worker,
+    ):
+        body = payment_body(order_id="order-n1", booking_id="b-n1", amount=4200,
+                            currency="usd", provider="stripe")  # fmt: skip
+        assert worker.post("/api/payments", json=body).status_code == 201
+        obj = fake.stripe_session("cs_n1", "order-n1", 4200, "usd", payment_intent="pi_n1")
+        payload = fake.stripe_event("checkout.session.completed", obj, event_id="evt_n1")
+        answer = worker.post(WEBHOOK, content=payload, headers=signed(fake, payload))
+        assert result(leader, answer)["outcome"] == "applied"

@@ -66,8 +66,8 @@ def ingestion(store: str, out: dict[str, Any]) -> str:
     return table(title, INGESTION_HEADER, rows)
 
 
-def webhooks(store: str, out: dict[str, Any]) -> str:
-    hooks = out.get("webhooks", {})
+def webhooks(store: str, out: dict[str, Any], section: str = "webhooks") -> str:
+    hooks = out.get(section, {})
     rows = []
     for level, hook in hooks.items():
         if not isinstance(hook, dict):
@@ -76,22 +76,32 @@ def webhooks(store: str, out: dict[str, Any]) -> str:
         rows.append([level, *_pick(raw, "commits_per_s"), *_pick(hook, *WEBHOOK_KEYS)])
     skipped = hooks.get("skipped")
     note = f"  (skipped: {skipped})" if skipped else ""
+    served = LAYOUTS[section]
     title = (
-        f"[{store}] HTTP webhooks, wrk → ledger serve: acknowledged, then applied; stats lag"
+        f"[{store}] HTTP webhooks, wrk → {served}: acknowledged, then applied; stats lag"
         f" = received → revenue view (ms){note}"
     )
     return table(title, WEBHOOK_HEADER, rows)
 
 
-def lag(store: str, out: dict[str, Any]) -> str:
+LAYOUTS = {
+    "webhooks": "ledger serve",
+    "webhooks_apart": "ledger serve --no-projections + ledger project",
+}
+
+
+def lag(store: str, out: dict[str, Any], section: str = "webhooks") -> str:
     rows = []
-    for level, hook in out.get("webhooks", {}).items():
+    for level, hook in out.get(section, {}).items():
         if not isinstance(hook, dict):
             continue
         for view, stats in hook["lag"].items():
             mark = "*" if view in LAG_VIEWS else ""
             rows.append([level, f"{view}{mark}", *_pick(stats, "p50_ms", "p99_ms", "max_ms")])
-    title = f"[{store}] projection lag after a webhook is received, ms (* dashboard views)"
+    title = (
+        f"[{store}] projection lag after a webhook is received, {LAYOUTS[section]}, ms"
+        " (* dashboard views)"
+    )
     return table(title, ["conns", "view", "p50", "p99", "max"], rows)
 
 
@@ -142,5 +152,6 @@ def render(results: dict[str, Any]) -> str:
         if store in results:
             out = results[store]
             parts += [ingestion(store, out), webhooks(store, out), lag(store, out)]
+            parts += [webhooks(store, out, "webhooks_apart"), lag(store, out, "webhooks_apart")]
             parts.append(history(store, out))
     return "\n".join(parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,27 +51,40 @@ def server_env(database_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve(database_url: str, projections: bool = True) -> Iterator[Server]:
-    """`ledger serve` (the same command users run), stopped on exit; its log goes to a file."""
+def serve(
+    database_url: str, projections: bool = True, leader_apart: bool = False
+) -> Iterator[Server]:
+    """`ledger serve` (the same command users run), stopped on exit; its log goes to a file.
+    `leader_apart`: `ledger serve --no-projections` beside `ledger project` (PostgreSQL)."""
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="ledger-serve-")  # no stray .env is read
     log_path = os.path.join(workdir, "serve.log")
-    args = serve_command(port, projections)
+    commands = [serve_command(port, projections and not leader_apart)]
+    if leader_apart:
+        commands.append([sys.executable, "-m", "api.cli", "project"])
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            args, env=server_env(database_url), cwd=workdir, stdout=log, stderr=log
-        )
+        processes = [
+            subprocess.Popen(
+                args, env=server_env(database_url), cwd=workdir, stdout=log, stderr=log
+            )
+            for args in commands
+        ]
     try:
         server = Server(f"http://127.0.0.1:{port}", log_path)
-        _wait_ready(server, process)
+        _wait_ready(server, processes[0])
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in processes:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:

@@ -15,11 +15,13 @@ from benchmarks.stores import Store
 from benchmarks.webhooks import run_webhooks
 
 log = logging.getLogger("benchmarks")
-SECTIONS = ("baseline", "append", "webhooks", "history")
+SECTIONS = ("baseline", "append", "webhooks", "webhooks_apart", "history")
 RATIOS = (
     ("append", "commits_per_s", "ratio_to_baseline"),
     ("webhooks", "deliveries_per_s", "ratio_to_baseline"),
     ("webhooks", "applied_per_s", "applied_ratio_to_baseline"),
+    ("webhooks_apart", "deliveries_per_s", "ratio_to_baseline"),
+    ("webhooks_apart", "applied_per_s", "applied_ratio_to_baseline"),
 )
 
 
@@ -36,6 +38,9 @@ def run_store(
         "baseline": lambda: run_baseline(store, levels, sizes.duration),
         "append": lambda: run_append(store, levels, sizes.duration),
         "webhooks": lambda: run_webhooks(store, levels, sizes.duration, sizes.webhook_cap),
+        "webhooks_apart": lambda: run_webhooks(
+            store, levels, sizes.duration, sizes.webhook_cap, leader_apart=True
+        ),
         "history": lambda: run_history(
             store, list(sizes.history[store.backend]), sizes.read_repeat, sizes.naive_repeat
         ),

@@ -99,15 +99,23 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def run_webhooks(store: Store, concurrency: list[int], duration: float, cap: int) -> dict[str, Any]:
+def run_webhooks(
+    store: Store, concurrency: list[int], duration: float, cap: int, leader_apart: bool = False
+) -> dict[str, Any]:
     """Per connection count: acknowledged/s and latency from wrk, applied/s from the inbox,
-    and each view's lag behind the acknowledgements."""
+    and each view's lag behind the acknowledgements. `leader_apart`: the processor and the
+    projections in a `ledger project` process of their own (PostgreSQL only)."""
+    if leader_apart and store.backend != "postgres":
+        return {"skipped": "one process serves and leads on SQLite"}
     ensure_wrk()
     url = store.fresh("webhooks")
     ledger = PaymentLedger(env=settings_for(url).eventsourcing_env())
     positions = Positions(url)
     try:
-        with serve(url) as server, tempfile.TemporaryDirectory(prefix="wrk-") as scratch:
+        with (
+            serve(url, leader_apart=leader_apart) as server,
+            tempfile.TemporaryDirectory(prefix="wrk-") as scratch,
+        ):
             if not route_exists(server):
                 return dict(SKIPPED)
             results: dict[str, Any] = {}

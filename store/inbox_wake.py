@@ -45,9 +45,19 @@ class InboxWakeListener:
 
     def stop(self) -> None:
         self._stopped.set()
+        self._interrupt()
         if self._thread is not None:
             self._thread.join(WAIT_SECONDS * 5)
             self._thread = None
+
+    def _interrupt(self) -> None:
+        """Wake the listening thread now rather than at its next timeout: a process (or a
+        test's app) stops without waiting a second for it."""
+        try:
+            with psycopg.connect(**self._connect_kwargs, autocommit=True) as conn:
+                conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
+        except psycopg.Error:
+            pass  # the store is away: the thread notices within WAIT_SECONDS
 
     def _run(self, on_delivery: Callable[[str | None], None]) -> None:
         failures = 0
@@ -74,4 +84,6 @@ class InboxWakeListener:
     ) -> None:
         while not self._stopped.is_set():
             for notice in conn.notifies(timeout=WAIT_SECONDS):
+                if self._stopped.is_set():
+                    return  # the generator would wait out its timeout
                 on_delivery(notice.payload)

@@ -6,25 +6,30 @@ reconciliation): `ledger serve` on its own, or `ledger project` beside `ledger s
 receipts decide), but could record a `duplicate` over the other's `applied`: run one.
 
 Each delivery goes through its adapter's `apply_verified` (Stripe: dispatch the verified
-event; Toss: re-read the payment from its API, which is the truth). A provider that cannot
-be reached leaves the delivery `retrying`, tried again after a delay doubling from
-LEDGER_INBOX_RETRY_SECONDS up to LEDGER_INBOX_RETRY_MAX_SECONDS, `failed` after
-LEDGER_INBOX_MAX_ATTEMPTS; a refusal (the provider knows no such payment, say) is `failed`
-at once, with its reason. A store outage stops the round without counting an attempt:
-the delivery waits in the inbox until the store is back.
+event; Toss: re-read the payment from its API, which is the truth). Toss's re-reads of a
+round are prefetched concurrently first (`Prefetching`, api/providers/toss_prefetch.py),
+LEDGER_INBOX_FETCH_CONCURRENCY at a time, in the Toss lane alone, so Stripe's never wait;
+the deliveries are then applied in order, and a re-read that failed is made again in order.
+A provider that cannot be reached leaves the delivery `retrying`, tried again after a delay
+doubling from LEDGER_INBOX_RETRY_SECONDS up to LEDGER_INBOX_RETRY_MAX_SECONDS, `failed`
+after LEDGER_INBOX_MAX_ATTEMPTS; a refusal (the provider knows no such payment, say) is
+`failed` at once, with its reason. A store outage stops the round without counting an
+attempt: the delivery waits in the inbox until the store is back.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.errors import ApiError
 from api.outage import UNREACHABLE
+from api.providers.base import prefetched
 from api.providers.registry import ProviderRegistry
 from api.providers.webhooks import WebhookOutcome
 from ledger.application import PaymentLedger
@@ -120,14 +125,28 @@ class InboxProcessor:
         return result
 
     def process_rows(self, rows: list[dict[str, Any]]) -> None:
-        """Apply deliveries in order, as many per transaction as go together."""
-        start = 0
-        while start < len(rows):
-            done = self._batch(rows[start:])
-            if not done:  # the first saves on its own (a parked delivery, say)
-                self.process(rows[start])
-                done = 1
-            start += done
+        """Apply deliveries in order, as many per transaction as go together, once their
+        providers have read ahead what applying them will ask (Toss: the payments)."""
+        with self._read_ahead(rows):
+            start = 0
+            while start < len(rows):
+                done = self._batch(rows[start:])
+                if not done:  # the first saves on its own (a parked delivery, say)
+                    self.process(rows[start])
+                    done = 1
+                start += done
+
+    @contextmanager
+    def _read_ahead(self, rows: list[dict[str, Any]]) -> Iterator[None]:
+        bodies: dict[str, list[bytes]] = {}
+        for row in rows:  # one provider per round; grouped all the same
+            bodies.setdefault(row["provider"], []).append(bytes(row["body"]))
+        with ExitStack() as stack:
+            for name, provider_bodies in bodies.items():
+                adapter = self.providers.find(name)
+                if adapter is not None:
+                    stack.enter_context(prefetched(adapter, provider_bodies))
+            yield  # the answers are forgotten with the round
 
     def _batch(self, rows: list[dict[str, Any]]) -> int:
         """Apply a prefix of `rows` in one save and record its results; returns its length.

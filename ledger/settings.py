@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     )
     inbox_max_attempts: int = Field(8, ge=1, validation_alias="LEDGER_INBOX_MAX_ATTEMPTS")
     inbox_poll_seconds: float = Field(1.0, gt=0, validation_alias="LEDGER_INBOX_POLL_SECONDS")
+    # How many provider re-reads (Toss) of one inbox round run at once; 1: none ahead, in order.
+    inbox_fetch_concurrency: int = Field(8, ge=1, validation_alias="LEDGER_INBOX_FETCH_CONCURRENCY")
 
     # Settlement (CONTRACT.md "Money owed"): the default commission of a trainer without a
     # profile, VAT on the commission, income tax withheld from an individual's payout.

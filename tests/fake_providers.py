@@ -213,6 +213,8 @@ class FakeProviders:
         self._lock = threading.RLock()
         # Wakes list requests held by `stripe_hold_refund_lists` when a refund is created.
         self._refund_created = threading.Condition(self._lock)
+        # Wakes Toss payment reads held by `toss_hold_reads` when another one arrives.
+        self._toss_reads_moved = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
         self._reset_state()
 
@@ -260,6 +262,7 @@ class FakeProviders:
         with self._lock:
             self._requests.clear()
             self._reset_state()
+            self._toss_reads_moved.notify_all()  # a read still held goes on
 
     def _reset_state(self) -> None:
         self._toss_payments: dict[str, dict[str, Any]] = {}
@@ -278,6 +281,11 @@ class FakeProviders:
         self._stripe_disputes: list[dict[str, Any]] = []
         self._toss_extra_settlements: list[dict[str, Any]] = []
         self._unsettled: set[str] = set()  # payment keys / PaymentIntents left off reports
+        self._toss_read_failures: dict[str, tuple[int, int | None]] = {}
+        self._toss_read_hold: tuple[int, float] | None = None  # (together, seconds)
+        self._toss_reads_in_flight = 0
+        self._toss_most_reads_in_flight = 0
+        self._toss_reads_held_in_vain = 0
 
     # ------------------------------------------------------------------ recording
 
@@ -399,6 +407,30 @@ class FakeProviders:
         "confirm reached Toss, its answer never came back" case."""
         with self._lock:
             self._toss_lost_answers.append(_Failure(status, delay))
+
+    def toss_fail_reads(self, payment_key: str, status: int, times: int | None = None) -> None:
+        """Answer `status` (404: NOT_FOUND_PAYMENT; 5xx: an internal error) to the next `times`
+        (None: every) `GET /v1/payments/{payment_key}`, whatever order the reads come in."""
+        with self._lock:
+            self._toss_read_failures[payment_key] = (status, times)
+
+    def toss_hold_reads(self, together: int, seconds: float = 10.0) -> None:
+        """Hold each `GET /v1/payments/{paymentKey}` until `together` of them are in flight at
+        once (or `toss_release_reads`); from then on none is held. A read held `seconds` in
+        vain goes on, and counts in `toss_read_counts`: so a test fails, never hangs."""
+        with self._lock:
+            self._toss_read_hold = (together, seconds)
+
+    def toss_release_reads(self) -> None:
+        with self._lock:
+            self._toss_read_hold = None
+            self._toss_reads_moved.notify_all()
+
+    def toss_read_counts(self) -> tuple[int, int, int]:
+        """Payment reads (in flight now, most in flight at once, held in vain)."""
+        with self._lock:
+            most, missed = self._toss_most_reads_in_flight, self._toss_reads_held_in_vain
+            return self._toss_reads_in_flight, most, missed
 
     def toss_virtual_account_next_confirm(self, secret: str) -> None:
         """Make the next confirm issue a virtual account (WAITING_FOR_DEPOSIT) with `secret`."""
@@ -607,6 +639,36 @@ class FakeProviders:
     def _handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
     ) -> _Response | None:
+        path = urlsplit(raw_path).path
+        if method != "GET" or not path.startswith("/v1/payments/") or path.count("/") != 3:
+            return self._answer(method, raw_path, headers, body)
+        self._toss_read_begins()  # GET /v1/payments/{paymentKey}
+        try:
+            return self._answer(method, raw_path, headers, body)
+        finally:
+            with self._lock:  # before the answer is sent: the client's next read comes after
+                self._toss_reads_in_flight -= 1
+
+    def _toss_read_begins(self) -> None:
+        with self._lock:
+            self._toss_reads_in_flight += 1
+            in_flight = self._toss_reads_in_flight
+            self._toss_most_reads_in_flight = max(self._toss_most_reads_in_flight, in_flight)
+            self._toss_reads_moved.notify_all()
+            if self._toss_read_hold is None:
+                return
+            together, seconds = self._toss_read_hold
+            if not self._toss_reads_moved.wait_for(
+                lambda: self._toss_read_hold is None or self._toss_reads_in_flight >= together,
+                timeout=seconds,
+            ):
+                self._toss_reads_held_in_vain += 1
+            self._toss_read_hold = None  # together once (or given up): the rest go on
+            self._toss_reads_moved.notify_all()
+
+    def _answer(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> _Response | None:
         url = urlsplit(raw_path)
         path = url.path
         provider: Provider | None
@@ -721,6 +783,9 @@ class FakeProviders:
         if method == "GET" and len(parts) == 2 and parts[0] == "orders":
             return self._toss_payment_of_order(parts[1])
         if method == "GET" and len(parts) == 1 and parts[0]:
+            failed = self._toss_read_failure(parts[0])
+            if failed is not None:
+                return failed
             payment = self._toss_payments.get(parts[0])
             if payment is None:
                 return self._toss_error(404, "NOT_FOUND_PAYMENT", _TOSS_MSG_NOT_FOUND)
@@ -734,6 +799,15 @@ class FakeProviders:
                 self._toss_idempotency[key] = response
             return response
         return self._toss_error(404, "NOT_FOUND", f"FakeProviders: no Toss route {method} {path}")
+
+    def _toss_read_failure(self, payment_key: str) -> _Response | None:
+        status, times = self._toss_read_failures.get(payment_key, (0, 0))
+        if times == 0:
+            return None
+        self._toss_read_failures[payment_key] = (status, None if times is None else times - 1)
+        if status == 404:
+            return self._toss_error(404, "NOT_FOUND_PAYMENT", _TOSS_MSG_NOT_FOUND)
+        return self._toss_error(status, "FAILED_INTERNAL_SYSTEM_PROCESSING", _TOSS_MSG_INTERNAL)
 
     def _toss_payment_of_order(self, order_id: str) -> _Response:
         """`GET /v1/payments/orders/{orderId}`: the order's payment (the latest, should a

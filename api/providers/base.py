@@ -7,10 +7,11 @@ see the README, "How to add a provider".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from api.providers.webhooks import WebhookOutcome
 from ledger.application import CommandResult, PaymentLedger, PaymentOrder
@@ -120,6 +121,25 @@ class PaymentProvider(Protocol):
     def close(self) -> None:
         """Release connections; called once when the app stops."""
         ...
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """What a `PaymentProvider` may add (optional: Stripe needs none) to read ahead, at once,
+    what applying an inbox round will ask its API, instead of one call after another."""
+
+    def prefetched(self, bodies: Sequence[bytes]) -> AbstractContextManager[None]:
+        """Within the block, `apply_verified` of these deliveries, on the calling thread, may
+        use answers read on entry; forgotten on exit. Reading ahead never raises: a read that
+        failed is not kept, so the in-order call meets the real error."""
+        ...
+
+
+def prefetched(provider: PaymentProvider, bodies: Sequence[bytes]) -> AbstractContextManager[None]:
+    """The provider's read-ahead of one inbox round, or nothing for one without."""
+    if isinstance(provider, Prefetching):
+        return provider.prefetched(bodies)
+    return nullcontext()
 
 
 def refund_outcome(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,6 +25,7 @@ from api.providers.base import (
     refund_outcome,
 )
 from api.providers.toss_client import TossClient, TossDeclined
+from api.providers.toss_prefetch import PrefetchedReads
 from api.providers.webhooks import (
     DeliveryLog,
     WebhookOutcome,
@@ -71,7 +74,7 @@ def _parse_time(value: str | None) -> datetime:
 def from_settings(ledger: PaymentLedger, settings: Settings) -> TossPayments:
     secret = settings.toss_secret_key.get_secret_value() if settings.toss_secret_key else None
     client = TossClient(settings.toss_api_base, secret, settings.provider_timeout_seconds)
-    return TossPayments(ledger, client)
+    return TossPayments(ledger, client, settings.inbox_fetch_concurrency)
 
 
 class TossPayments:
@@ -81,9 +84,10 @@ class TossPayments:
     # accept looks the order up in the store
     checks_offline = False
 
-    def __init__(self, ledger: PaymentLedger, client: TossClient) -> None:
+    def __init__(self, ledger: PaymentLedger, client: TossClient, fetch_concurrency: int) -> None:
         self.ledger = ledger
         self.client = client
+        self._prefetch = PrefetchedReads(client.get_payment, fetch_concurrency, STATUS_EVENTS)
 
     def close(self) -> None:
         self.client.close()
@@ -273,6 +277,10 @@ class TossPayments:
             reaches = _REACHES.get(str(answer.get("status")), frozenset())
             return log_line.finish(outcome_of(result, reaches))
 
+    def prefetched(self, bodies: Sequence[bytes]) -> AbstractContextManager[None]:
+        """An inbox round's re-reads, made together on entry (api/providers/toss_prefetch.py)."""
+        return self._prefetch.round(bodies)
+
     def _known_order(self, data: dict[str, Any]) -> None:
         """A status change naming an order the ledger does not have is refused (404), so
         that Toss shows the failure; one naming none is left to the re-read."""
@@ -314,7 +322,8 @@ class TossPayments:
 
     def _read(self, payment_key: str) -> dict[str, Any]:
         try:
-            return self.client.get_payment(payment_key)
+            answer = self._prefetch.take(payment_key)
+            return answer if answer is not None else self.client.get_payment(payment_key)
         except TossDeclined as declined:
             if declined.status == 404:
                 raise NotFoundError(

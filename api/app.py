@@ -16,6 +16,7 @@ from api.inbox import InboxProcessor
 from api.leader import LEAD_ENV, Leadership
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
+from api.notify.wiring import build_outbox
 from api.outage import install_outage_handlers
 from api.pages.router import router as admin_pages
 from api.providers import stripe, toss
@@ -26,6 +27,8 @@ from api.routers import (
     admin,
     audit,
     checkout,
+    contacts,
+    notifications,
     ops,
     reconciliation,
     refunds,
@@ -39,6 +42,7 @@ from ledger.settings import Settings
 from ledger.settlement_desk import SettlementDesk
 from ledger.statement_desk import StatementDesk
 from projections.runtime import ReadModels
+from store.contacts import ContactBook
 from store.inbox import WebhookInbox
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -53,7 +57,10 @@ def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory
     providers = ProviderRegistry(factory(ledger, settings) for factory in factories)
     inbox = WebhookInbox(ledger.recorder.datastore)  # type: ignore[attr-defined]
     inbox.create_table()
+    contact_book = ContactBook(ledger.recorder.datastore)  # type: ignore[attr-defined]
+    contact_book.create_tables()
     read_models = ReadModels(settings)
+    outbox, outbox_worker = build_outbox(settings, inbox.datastore, contact_book, read_models)
     settlement = SettlementDesk(ledger, settings.commission_bps)
     timeout = settings.freshness_timeout_seconds
     return Services(
@@ -70,6 +77,7 @@ def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory
             settings.withholding_bps,
         ),
         inbox=inbox,
+        contacts=contact_book,
         inbox_processor=InboxProcessor(
             inbox,
             providers,
@@ -79,6 +87,8 @@ def build_services(settings: Settings, extra_providers: Sequence[ProviderFactory
             max_attempts=settings.inbox_max_attempts,
             poll_seconds=settings.inbox_poll_seconds,
         ),
+        outbox=outbox,
+        outbox_worker=outbox_worker,
     )
 
 
@@ -136,6 +146,8 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(reconciliation.router)
     app.include_router(settlements.router)
+    app.include_router(contacts.router)
+    app.include_router(notifications.router)
     app.include_router(ops.router)
     app.include_router(admin_pages)
     logging.getLogger("ledger").setLevel(logging.INFO)

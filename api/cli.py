@@ -36,7 +36,7 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     projections: Annotated[
-        bool, typer.Option(help="also lead: projections, webhook inbox, reconciliation")
+        bool, typer.Option(help="also lead: projections, webhook inbox, outbox, reconciliation")
     ] = True,
     workers: Annotated[
         int, typer.Option(min=1, help="serving processes (PostgreSQL only); one of them leads")
@@ -61,8 +61,8 @@ def serve(
 
 @cli.command()
 def project() -> None:
-    """Run the leader's jobs only: projection runners, the webhook inbox's processor and
-    the reconciliation loop, until interrupted."""
+    """Run the leader's jobs only: the projections, the webhook inbox's processor, the
+    outbox's worker and the reconciliation loop, until interrupted."""
     from api.app import build_services
     from api.leader import Leadership
 

@@ -16,6 +16,7 @@ from api.freshness import (
     client_key,
 )
 from api.inbox import InboxProcessor
+from api.notify.dispatcher import OutboxWorker
 from api.providers.refunds import Refunds
 from api.providers.registry import ProviderRegistry
 from ledger.application import PaymentLedger
@@ -23,8 +24,10 @@ from ledger.settings import Settings
 from ledger.settlement_desk import SettlementDesk
 from ledger.statement_desk import StatementDesk
 from projections.runtime import ReadModels
+from store.contacts import ContactBook
 from store.inbox import WebhookInbox
 from store.inbox_ingest import InboxReceiver
+from store.outbox import Outbox
 
 
 @dataclass
@@ -38,6 +41,9 @@ class Services:
     statements: StatementDesk
     inbox: WebhookInbox
     inbox_processor: InboxProcessor
+    outbox: Outbox
+    outbox_worker: OutboxWorker  # runs in the leader only
+    contacts: ContactBook  # personal data, outside the event history
     freshness: Freshness = field(init=False)
     receiver: InboxReceiver = field(init=False)  # the webhook route's insert, on the loop
 

@@ -4,6 +4,8 @@ It runs in a daemon thread of the leader process (the one running projections an
 reconciliation): `ledger serve` on its own, or `ledger project` beside `ledger serve
 --no-projections`. Two processors on one store would still apply each delivery once (the
 receipts decide), but could record a `duplicate` over the other's `applied`: run one.
+A delivery another process stored wakes it through PostgreSQL's NOTIFY (store/inbox_wake.py);
+its poll (LEDGER_INBOX_POLL_SECONDS) is the fallback.
 
 Each delivery goes through its adapter's `apply_verified` (Stripe: dispatch the verified
 event; Toss: re-read the payment from its API, which is the truth). Toss's re-reads of a

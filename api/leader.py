@@ -134,12 +134,15 @@ class Leadership:
             log.warning("leadership: %s: %s", type(error).__name__, error)
 
     def _lead(self) -> None:
-        log.info("leader: this process runs projections, the webhook inbox and reconciliation")
+        log.info(
+            "leader: this process runs projections, the webhook inbox, the outbox, reconciliation"
+        )
         self.leading = True
         if not self._projecting:
             self.services.read_models.start()
             self._projecting = True
         self.services.inbox_processor.start()
+        self.services.outbox_worker.start()
         self._reconciling = reconcile_loop(self.services)
         self._reconciling.start()
 
@@ -150,4 +153,5 @@ class Leadership:
         if self._reconciling is not None:
             self._reconciling.stop()
         self.services.inbox_processor.stop()
+        self.services.outbox_worker.stop()
         self.lock.release()

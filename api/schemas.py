@@ -16,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from api.contact_schemas import Email, Locale, Phone
+from api.notification_schemas import MessageDetail
 from ledger.money import is_payable_currency
 
 # C0 and C1 controls (NUL, escape, line breaks ...) and unpaired surrogates: no name, id or
@@ -63,6 +65,11 @@ class NewPayment(BaseModel):
         Identifier,
         Field(description="a registered provider: `toss` or `stripe`", examples=["toss"]),
     ]
+    # Kept in the contacts store for `customer_id`, never in the payment's events, and not
+    # part of the order: the same order with other (or no) contact fields is the same order.
+    customer_email: Email | None = None
+    customer_phone: Phone | None = None
+    customer_locale: Locale | None = Field(None, description="the customer's messages' language")
 
     @field_validator("currency")
     @classmethod
@@ -175,6 +182,9 @@ class BookingDetail(BaseModel):
     booking_id: str
     payments: list[PaymentRow]
     trainer_notifications: list[NotificationItem]
+    messages: list[MessageDetail] = Field(
+        description="What the booking's changes told people, each with its deliveries"
+    )
 
 
 class TrainerInbox(BaseModel):

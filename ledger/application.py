@@ -20,7 +20,7 @@ from ledger.errors import ConflictError, NotFoundError
 from ledger.notification import TrainerNotification
 from ledger.order import OrderClaim
 from ledger.payment import Payment, Provider
-from ledger.reactions import approve, refunds_to_record, trainer_notices
+from ledger.reactions import approve, reactions, refunds_to_record
 from ledger.transcoding import AnyTextJSONTranscoder
 from ledger.unit_of_work import BatchingApplication, UnitOfWork
 
@@ -363,7 +363,7 @@ class PaymentLedger(BatchingApplication):
             if not decide(payment):
                 outcome = "duplicate" if delivery and self._seen(delivery) else "unchanged"
                 return CommandResult(payment.id, payment.status, outcome)
-            related: list[Any] = list(trainer_notices(payment))
+            related: list[Any] = reactions(payment)
             if delivery:
                 related.append(ProviderDelivery(payment_id=payment.id, **asdict(delivery)))
             try:
@@ -395,7 +395,7 @@ class PaymentLedger(BatchingApplication):
             outcome = "duplicate" if delivery and self._seen(delivery) else "unchanged"
             return CommandResult(payment.id, payment.status, outcome)
         new = payment.pending_events[before:]
-        related: list[Any] = list(trainer_notices(payment, new))
+        related: list[Any] = reactions(payment, new)
         if delivery:
             related.append(ProviderDelivery(payment_id=payment.id, **asdict(delivery)))
         work.add(new, related, receipt)

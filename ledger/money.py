@@ -31,6 +31,10 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 
 
+# Symbols that read unambiguously in the marketplace's two languages.
+SYMBOLS = {"KRW": "₩", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
 class CurrencyMismatchError(ValueError):
     """Two amounts in different currencies were combined."""
 
@@ -98,10 +102,20 @@ class Money:
         self._check_same(other)
         return self.amount_minor <= other.amount_minor
 
-    def format(self) -> str:
-        """Human form for notifications, e.g. '15,000 KRW' or '12.34 USD'."""
+    def for_people(self) -> str:
+        """What a person reads: '₩150,000', '$49.99', '€12.00'; '1,234.567 KWD' for a
+        currency without a symbol here. Exact: digits from the integer minor units."""
+        sign, digits = self._digits()
+        symbol = SYMBOLS.get(self.currency)
+        return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {self.currency}"
+
+    def _digits(self) -> tuple[str, str]:
         exponent = minor_unit_exponent(self.currency)
         sign = "-" if self.amount_minor < 0 else ""
         major, minor = divmod(abs(self.amount_minor), 10**exponent)
-        text = f"{major:,}" if exponent == 0 else f"{major:,}.{minor:0{exponent}d}"
-        return f"{sign}{text} {self.currency}"
+        return sign, f"{major:,}" if exponent == 0 else f"{major:,}.{minor:0{exponent}d}"
+
+    def format(self) -> str:
+        """Human form for notifications, e.g. '15,000 KRW' or '12.34 USD'."""
+        sign, digits = self._digits()
+        return f"{sign}{digits} {self.currency}"

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from eventsourcing.domain import Aggregate
+
 from ledger.commands import Approval, RefundReport
 from ledger.ids import stable_id
+from ledger.message import payment_messages
 from ledger.money import Money
 from ledger.notification import TrainerNotification
 from ledger.payment import Payment
@@ -22,6 +25,9 @@ def trainer_notices(
     session = f"for the session on {payment.booking_date}"
     notices = []
     for e in payment.pending_events if events is None else events:
+        if isinstance(e, Payment.Refunded):
+            notices.append(_refund_notice(payment, e))
+            continue
         if isinstance(e, Payment.Completed):
             kind, title = "payment_completed", "New booking paid"
             message = f"{payment.customer_name} paid {amount} {session}."
@@ -35,6 +41,31 @@ def trainer_notices(
             continue
         notices.append(_notice(payment, kind, title, message))
     return notices
+
+
+def reactions(payment: Payment, events: Sequence[object] | None = None) -> list[Aggregate]:
+    """Everything saved with the payment's new `events`: the trainer's inbox notices and
+    the messages the outbox sends (ledger/message.py)."""
+    new = payment.pending_events if events is None else events
+    return [*trainer_notices(payment, new), *payment_messages(payment, new)]
+
+
+def _refund_notice(payment: Payment, e: Payment.Refunded) -> TrainerNotification:
+    """One notice per refund (a payment may be refunded in parts): the trainer must not be
+    left believing a refunded session is paid."""
+    refund = Money(e.amount, payment.currency).format()
+    full = payment.refundable_amount == 0
+    title = "Payment refunded" if full else "Payment partly refunded"
+    message = (
+        f"{payment.customer_name}'s payment for the session on {payment.booking_date} was "
+        f"{'fully ' if full else ''}refunded: {refund}."
+    )
+    notice_id = stable_id(f"notification:{payment.id}:refund:{e.refund_id}")
+    return TrainerNotification._create(
+        TrainerNotification.Sent, id=notice_id, trainer_id=payment.trainer_id,
+        booking_id=payment.booking_id, payment_id=payment.id, kind="payment_refunded",
+        title=title, message=message,
+    )  # fmt: skip
 
 
 def refunds_to_record(payment: Payment, listed: Sequence[RefundReport]) -> list[RefundReport]:

@@ -86,6 +86,44 @@ class Settings(BaseSettings):
         "monthly", validation_alias="LEDGER_SETTLEMENT_PERIOD"
     )
 
+    # Telling people (CONTRACT.md): the outbox's channels; one left unset is skipped.
+    smtp_url: SecretStr | None = Field(None, validation_alias="LEDGER_SMTP_URL")
+    mail_from: str = Field("ledger@localhost", validation_alias="LEDGER_MAIL_FROM")
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
+    twilio_api_base: str = Field("https://api.twilio.com", validation_alias="TWILIO_API_BASE")
+    vapid_private_key: SecretStr | None = Field(None, validation_alias="LEDGER_VAPID_PRIVATE_KEY")
+    vapid_subject: str | None = Field(None, validation_alias="LEDGER_VAPID_SUBJECT")
+    # Where push subscriptions may point: the browsers' push services. The ledger POSTs to
+    # a subscription's endpoint, so any other address would let a trainer aim it at hosts
+    # inside the network. A `*.` host matches its subdomains.
+    push_endpoints: tuple[str, ...] = Field(
+        (
+            "https://fcm.googleapis.com/",
+            "https://updates.push.services.mozilla.com/",
+            "https://web.push.apple.com/",
+            "https://*.notify.windows.com/",
+        ),
+        validation_alias="LEDGER_PUSH_ENDPOINTS",
+    )
+    # e.g. https://app.example/bookings/{booking_id}/pay: a failed payment's retry link.
+    retry_url: str | None = Field(None, validation_alias="LEDGER_RETRY_URL")
+    # Seconds before each retry of a failed send (then `dead`), and how often the outbox
+    # looks for work another process queued.
+    outbox_retry_seconds: tuple[float, ...] = Field(
+        (60.0, 300.0, 1800.0, 7200.0, 43200.0), validation_alias="LEDGER_OUTBOX_RETRY_SECONDS"
+    )
+    outbox_poll_seconds: float = Field(1.0, gt=0, validation_alias="LEDGER_OUTBOX_POLL_SECONDS")
+    # A message older than this when first sent is `skipped: stale` (an old history
+    # replayed into a new database must not mail everyone again).
+    outbox_max_age_seconds: float = Field(
+        86400.0, gt=0, validation_alias="LEDGER_OUTBOX_MAX_AGE_SECONDS"
+    )
+    channel_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias="LEDGER_CHANNEL_TIMEOUT_SECONDS"
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ledger.errors import ConflictError, LedgerError, NotFoundError
+from ledger.message import statement_messages
 from ledger.settlement import payout
 from ledger.settlement_desk import MAX_ATTEMPTS, SettlementDesk
 from ledger.statement import Statement
@@ -77,8 +78,9 @@ class StatementDesk:
                 return closing
             first = min(row["period_start"] for row in rows)
             statements = [self._closed(row, as_of) for row in rows if row["period_start"] == first]
+            told = [m for s in statements for m in statement_messages(s, s.pending_events)]
             try:
-                recordings = self.ledger.save(*statements)
+                recordings = self.ledger.save(*statements, *told)
             except IntegrityError:
                 conflicts += 1  # another admin closed some of them: read again
                 if conflicts >= MAX_ATTEMPTS:
@@ -95,8 +97,9 @@ class StatementDesk:
             statement = self._find(statement_id)
             if not statement.pay(reference, self._clock()):
                 return self._head()
+            told = statement_messages(statement, statement.pending_events)
             try:
-                return self.ledger.save(statement)[-1].notification.id
+                return self.ledger.save(statement, *told)[-1].notification.id
             except IntegrityError:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise ConflictError(f"statement {statement_id} is changing too fast; retry")

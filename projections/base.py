@@ -62,7 +62,8 @@ class Batch:
 class View(TrackingRecorder):
     """A read model: its tables (`ddl`), its writes (with tracking) and its reads."""
 
-    table_names: ClassVar[tuple[str, ...]] = ()
+    table_names: ClassVar[tuple[str, ...]] = ()  # dropped and rebuilt from the events
+    kept_tables: ClassVar[tuple[str, ...]] = ()  # written, never dropped (the outbox's)
     ddl: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -105,6 +106,10 @@ class View(TrackingRecorder):
         for sql, params in statements:
             self._execute(batch.cursor, sql, stored_row(params))
 
+    def execute(self, batch: Batch, sql: str, params: Params) -> None:
+        """One statement in the batch's transaction (for rows no KeyedTable describes)."""
+        self._execute(batch.cursor, sql, stored_row(params))
+
     def current_batch(self) -> Batch | None:
         return getattr(self._local, "batch", None)
 
@@ -146,6 +151,10 @@ class View(TrackingRecorder):
                 self._track_batch(cursor, batch)
             finally:
                 self._local.batch = None
+        self.committed(batch)
+
+    def committed(self, batch: Batch) -> None:
+        """After a batch's transaction committed (the outbox wakes its worker here)."""
 
     def join_batch(self, batch: Batch, tracking: Tracking) -> None:
         if batch.first is None:

@@ -20,6 +20,7 @@ from projections.base import View
 from projections.group import GroupRunner
 from projections.journal import JournalProjection, JournalView
 from projections.notifications import NotificationsProjection, NotificationsView
+from projections.outbox import OutboxProjection, OutboxView
 from projections.payments_table import PaymentsTableProjection, PaymentsTableView
 from projections.reconciliation import ReconciliationProjection, ReconciliationView
 from projections.replay import decode, replay
@@ -35,6 +36,8 @@ PROJECTIONS: dict[str, type[Any]] = {
     JournalProjection.name: JournalProjection,
     StatementsProjection.name: StatementsProjection,
     ReconciliationProjection.name: ReconciliationProjection,
+    # Queues the messages' deliveries (store/outbox.py); the worker sends them.
+    OutboxProjection.name: OutboxProjection,
     # The audit hash chain: not rebuilt by default (see AuditChainProjection).
     AuditChainProjection.name: AuditChainProjection,
 }
@@ -120,6 +123,12 @@ class ReadModels:
     def statements(self) -> StatementsView:
         view = self.views[StatementsProjection.name]
         assert isinstance(view, StatementsView)
+        return view
+
+    @property
+    def outbox(self) -> OutboxView:
+        view = self.views[OutboxProjection.name]
+        assert isinstance(view, OutboxView)
         return view
 
     @property

@@ -12,29 +12,24 @@ truth"): `accepted` until the processor takes it, then `applied`, `duplicate`,
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL, Identifier
 
 from ledger.ids import stable_id
 from store.ddl import schema_creation_lock
 from store.inbox_wake import InboxWakeListener
+from store.tables import StoreTables, pg_sql
 
 WAITING = ("accepted", "retrying")  # not applied yet: the processor's work
 COLUMNS = (
     "seq", "delivery_id", "provider", "event_id", "type", "received_at", "processed_at",
     "outcome", "reason", "payment_id", "status", "position", "attempts", "next_attempt_at",
 )  # fmt: skip
-_NAMED = re.compile(r"(?<!:):([a-z_]+)")
 
 
 def delivery_id(provider: str, event_id: str) -> UUID:
@@ -122,12 +117,12 @@ def _result_row(delivery: str, result: Result, attempts: int, at: datetime) -> d
             "attempts": attempts, "at": at.isoformat(), "retry": retry}  # fmt: skip
 
 
-class WebhookInbox:
-    """The inbox on the ledger's datastore (SQLite or PostgreSQL)."""
+class WebhookInbox(StoreTables):
+    """The inbox on the ledger's datastore (SQLite or PostgreSQL). Its rows keep strings as
+    given (not projections/text.py's stored form): rows written before that form existed."""
 
     def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
-        self.datastore = datastore
-        self.postgres = isinstance(datastore, PostgresDatastore)
+        super().__init__(datastore)
         self.channel = (
             wake_channel(datastore.schema) if isinstance(datastore, PostgresDatastore) else None
         )
@@ -226,21 +221,6 @@ class WebhookInbox:
             if not fetch:
                 return []
             return [_plain(dict(row)) for row in cursor.fetchall()]
-
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        with self.datastore.transaction(commit=True) as cursor:
-            if isinstance(self.datastore, PostgresDatastore):
-                cursor.execute(
-                    SQL("SET LOCAL search_path TO {0}").format(Identifier(self.datastore.schema))
-                )
-            yield cursor
-
-
-@lru_cache(maxsize=32)
-def pg_sql(sql: str) -> str:
-    """`:name` → psycopg's `%(name)s`."""
-    return _NAMED.sub(r"%(\1)s", sql)
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

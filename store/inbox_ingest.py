@@ -17,7 +17,8 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from store.inbox import PG_INSERT_SQL, Received, WebhookInbox, delivery_id, delivery_row, pg_sql
+from store.inbox import PG_INSERT_SQL, Received, WebhookInbox, delivery_id, delivery_row
+from store.tables import pg_sql
 
 # Deliveries wait for a connection rather than open more: the pool bounds what ingest
 # takes of the server's max_connections, per process.

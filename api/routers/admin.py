@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import AdminReader
 from api.deps import ReadModelsDep, ServicesDep
 from api.errors import ApiError
+from api.notification_schemas import booking_messages
 from api.schemas import AdminStats, BookingDetail, Identifier, PaymentPage
 from projections.payments_table import STATUS_FILTERS
 
@@ -88,7 +89,7 @@ def list_payments(
 
 @router.get("/bookings/{booking_id}", response_model=BookingDetail)
 def booking_detail(
-    booking_id: Identifier, _: AdminReader, read_models: ReadModelsDep
+    booking_id: Identifier, _: AdminReader, read_models: ReadModelsDep, services: ServicesDep
 ) -> dict[str, Any]:
     payments = read_models.payments_table.for_booking(booking_id)
     if not payments:
@@ -98,4 +99,6 @@ def booking_detail(
         if "notifications" in read_models.views
         else []
     )
-    return {"booking_id": booking_id, "payments": payments, "trainer_notifications": notifications}
+    messages = booking_messages(services.outbox, booking_id)
+    return {"booking_id": booking_id, "payments": payments, "trainer_notifications": notifications,
+            "messages": messages}  # fmt: skip

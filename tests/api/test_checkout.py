@@ -65,7 +65,7 @@ def test_toss_payment_is_initiated_and_confirmed(
     assert call.header(
         "authorization",
     ).startswith("Basic ")  # type: ignore[union-attr]
-    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Decided"]
 
 
 def test_repeated_toss_confirm_does_not_call_toss_again(
@@ -91,7 +91,7 @@ def test_stripe_payment_is_initiated_and_confirmed(
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "completed"
     assert ledger.get_payment(UUID(created.json()["payment_id"])).provider_payment_id == "pi_1"
-    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Decided"]
 
 
 def test_stripe_session_found_by_client_reference_id(

@@ -80,7 +80,7 @@ def test_toss_confirm_whose_answer_was_lost_is_completed_once_by_reconciliation(
     assert len(fake.calls("POST", "/v1/payments/confirm")) == 1, "asked, never confirmed again"
     payment = ledger.get_payment(payment_id)
     assert (payment.status, payment.provider_payment_id) == ("completed", KEY)
-    topics = ["Initiated", "Claimed", "Completed", "Sent", "Applied", "Checked"]
+    topics = ["Initiated", "Claimed", "Completed", "Sent", "Decided", "Applied", "Checked"]
     assert event_topics(ledger) == topics
 
     late = post(client, fake.toss_webhook_body(KEY))  # the webhook of that same change
@@ -108,7 +108,7 @@ def test_paid_stripe_session_without_webhook_or_confirm_is_completed_by_reconcil
     assert listed and "created[gte]" in listed[0].query
     payment = ledger.get_payment(payment_id)
     assert (payment.status, payment.provider_payment_id) == ("completed", "pi_1")
-    topics = ["Initiated", "Claimed", "Completed", "Sent", "Checked"]
+    topics = ["Initiated", "Claimed", "Completed", "Sent", "Decided", "Checked"]
     assert event_topics(ledger) == topics
 
     late = deliver(client, fake, "checkout.session.completed", paid, "evt_late")

@@ -117,7 +117,14 @@ def test_completed_session_completes_the_payment_and_notifies_the_trainer(
     assert (body["payment_id"], body["status"]) == (str(payment_id), "completed")
     assert isinstance(body["position"], int)
     assert ledger.get_payment(payment_id).provider_payment_id == "pi_1"
-    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Applied"]
+    assert event_topics(ledger) == [
+        "Initiated",
+        "Claimed",
+        "Completed",
+        "Sent",
+        "Decided",
+        "Applied",
+    ]
 
 
 def test_session_is_found_by_client_reference_id(
@@ -157,7 +164,7 @@ def test_expired_session_cancels_the_payment(
     obj = session(fake, payment_status="unpaid", status="expired")
     answer = applied(client, fake, "checkout.session.expired", obj)
     assert (answer["outcome"], answer["status"]) == ("applied", "cancelled")
-    assert event_topics(ledger) == ["Initiated", "Claimed", "Cancelled", "Applied"]
+    assert event_topics(ledger) == ["Initiated", "Claimed", "Cancelled", "Decided", "Applied"]
 
 
 def test_failed_payment_intent_records_stripes_code_and_message(
@@ -277,7 +284,7 @@ def test_refund_reported_before_the_completion_still_counts_the_payment_and_the_
     payment = ledger.get_payment(payment_id)
     assert (payment.status, payment.refunded_amount) == ("partially_refunded", 1200)
     topics = event_topics(ledger)
-    assert topics.count("Completed") == 1 and topics.count("Sent") == 1
+    assert topics.count("Completed") == 1 and topics.count("Sent") == 2  # the sale, the refund
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,14 @@ def test_done_completes_the_payment_and_notifies_the_trainer(
     assert (row["provider"], row["type"], row["attempts"]) == ("toss", "PAYMENT_STATUS_CHANGED", 1)
     assert UUID(row["payment_id"]) == payment_id and row["position"] is not None
     assert fake.calls("GET", f"/v1/payments/{KEY}"), "the payment is re-read from Toss"
-    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Applied"]
+    assert event_topics(ledger) == [
+        "Initiated",
+        "Claimed",
+        "Completed",
+        "Sent",
+        "Decided",
+        "Applied",
+    ]
 
 
 def test_redelivered_status_change_is_a_duplicate(
@@ -104,7 +111,14 @@ def test_redelivered_status_change_is_a_duplicate(
     resent = post(client, fake.toss_webhook_body(KEY), transmission="tx-1")
     assert resent.json() == {**retried.json(), "outcome": "duplicate"}
     assert len(stored(client)) == 2
-    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Applied"]
+    assert event_topics(ledger) == [
+        "Initiated",
+        "Claimed",
+        "Completed",
+        "Sent",
+        "Decided",
+        "Applied",
+    ]
 
 
 def test_status_the_ledger_already_has_appends_nothing(
@@ -134,7 +148,9 @@ def test_new_partial_cancels_apply_together_and_once(
     cancels = fake.toss_set_status(KEY, "PARTIAL_CANCELED", cancels=first_two)["cancels"]
     assert applied(client, fake.toss_webhook_body(KEY))["status"] == "partially_refunded"
     assert ledger.get_payment(confirmed).refunded_amount == 15000
-    assert event_topics(ledger)[-3:] == ["Refunded", "Refunded", "Applied"]  # one save
+    # One save: both refunds, each told to the trainer (inbox) and to trainer and customer.
+    refunds = ["Refunded", "Refunded", "Sent", "Sent", *["Decided"] * 4, "Applied"]
+    assert event_topics(ledger)[-len(refunds) :] == refunds
 
     third = [*cancels, {"cancelAmount": 40000}]
     fake.toss_set_status(KEY, "CANCELED", cancels=third)
@@ -182,7 +198,7 @@ def test_partial_cancel_of_a_payment_never_seen_paid_completes_and_refunds_it(
     fake.toss_set_status(KEY, "PARTIAL_CANCELED", cancels=[{"cancelAmount": 5000}])
     assert applied(client, fake.toss_webhook_body(KEY))["status"] == "partially_refunded"
     topics = event_topics(ledger)
-    assert topics.count("Completed") == 1 and topics.count("Sent") == 1
+    assert topics.count("Completed") == 1 and topics.count("Sent") == 2  # the sale, the refund
     assert ledger.get_payment(payment_id).refunded_amount == 5000
 
 
@@ -317,7 +333,14 @@ def test_toss_api_down_keeps_the_delivery_and_applies_it_once_toss_is_back(
     row = result(client, answer)
     assert (row["outcome"], row["status"], row["attempts"]) == ("applied", "completed", 2)
     assert len(fake.calls("GET", f"/v1/payments/{KEY}")) == 2
-    assert event_topics(ledger) == ["Initiated", "Claimed", "Completed", "Sent", "Applied"]
+    assert event_topics(ledger) == [
+        "Initiated",
+        "Claimed",
+        "Completed",
+        "Sent",
+        "Decided",
+        "Applied",
+    ]
     again = post(client, body)  # Toss retrying the same delivery after all
     assert again.json() == {**answer.json(), "outcome": "duplicate"}
     assert result(client, again)["attempts"] == 2
@@ -358,6 +381,7 @@ def test_deposit_callback_with_the_confirm_secret_completes_the_payment(
         "DepositAwaited",
         "Completed",
         "Sent",
+        "Decided",
         "Applied",
     ]
     # The PAYMENT_STATUS_CHANGED twin of the same deposit changes nothing more.

@@ -135,10 +135,47 @@ def test_booking_link_opens_its_payments_and_whether_the_trainer_read_the_notifi
     ]
     assert seeded.element("notified").text == "The trainer was sent 1 notification and has read it."
 
+    # What the outbox did: no channel is configured on this server, and it says so.
+    [message] = seeded.table("messages")
+    assert message[1:6] == ["Payment completed", "trainer:t-1", *["Skipped: not_configured"] * 3]
+
     assert seeded.open("/admin/bookings/bk-2") == "ready"  # still signed in in this tab
-    assert seeded.column("notifications", "Read by the trainer") == ["Unread"]
-    assert "1 not read yet" in seeded.element("notified").text
+    # Told of the sale and of the partial refund; neither read yet.
+    assert seeded.column("notifications", "Title") == [
+        "New booking paid",
+        "Payment partly refunded",
+    ]
+    assert seeded.column("notifications", "Read by the trainer") == ["Unread", "Unread"]
+    assert "2 not read yet" in seeded.element("notified").text
     assert seeded.column("payments", "Refunded") == ["12.66 USD"]
+    told = zip(seeded.column("messages", "Message"), seeded.column("messages", "To"), strict=True)
+    assert sorted(told) == [
+        ("Payment completed", "trainer:t-2"),
+        ("Refunded in part", "customer:c"),
+        ("Refunded in part", "trainer:t-2"),
+    ]
+
+
+def test_a_message_is_resent_from_the_booking_page(
+    seeded: AdminPages, browser: WebDriver, live_server: LiveServer
+) -> None:
+    seeded.open("/admin/bookings/bk-1")
+    seeded.sign_in(ADMIN_TOKEN)
+    button = seeded.element("messages").find_element(By.TAG_NAME, "button")
+    assert button.get_attribute("aria-label") == "Resend Payment completed to trainer:t-1"
+    button.click()
+    seeded.wait(lambda _: button.text == "Queued")
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    [message] = httpx.get(f"{live_server.url}/api/admin/bookings/bk-1", headers=headers).json()[
+        "messages"
+    ]
+
+    def tried_again(_: Any) -> bool:
+        detail = httpx.get(f"{live_server.url}/api/admin/notifications/{message['message_id']}",
+                           headers=headers).json()  # fmt: skip
+        return all(len(d["attempt_log"]) == 2 for d in detail["deliveries"])
+
+    seeded.wait(tried_again)
 
 
 def test_a_booking_without_payments_says_so(pages: AdminPages) -> None:

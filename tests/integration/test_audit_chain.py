@@ -214,8 +214,9 @@ def test_concurrent_writers_still_give_one_valid_chain(
         list(pool.map(pay, range(40)))
     log = audit(store)
     verdict = log.verify()
-    # Per payment: Initiated, its order's Claimed, Completed, the trainer's Sent.
-    assert verdict.ok and verdict.events_checked == len(positions_of(ledger)) == 160
+    # Per payment: Initiated, its order's Claimed, Completed, the trainer's Sent and the
+    # message Decided for the outbox.
+    assert verdict.ok and verdict.events_checked == len(positions_of(ledger)) == 200
     assert [i["position"] for i in log.stream()] == positions_of(ledger)
 
 

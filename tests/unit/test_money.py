@@ -38,3 +38,20 @@ def test_existing_currencies_are_payable(code: str) -> None:
 @pytest.mark.parametrize("code", ["WON", "AAA", "XAU", "XTS", "XXX", "CLF", "krw"])
 def test_made_up_funds_and_metal_codes_are_not_payable(code: str) -> None:
     assert not is_payable_currency(code)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (150000, "KRW", "₩150,000"),
+        (4999, "USD", "$49.99"),
+        (5, "USD", "$0.05"),
+        (-1234, "EUR", "-€12.34"),
+        (123456789, "JPY", "¥123,456,789"),
+        (1234567, "KWD", "1,234.567 KWD"),  # no symbol here: the code, after the digits
+    ],
+)
+def test_amounts_for_people_come_from_the_minor_units_exactly(
+    amount: int, currency: str, shown: str
+) -> None:
+    assert Money(amount, currency).for_people() == shown

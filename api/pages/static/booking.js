@@ -1,6 +1,7 @@
-// One booking: its payments (with any chargeback and amount discrepancy) and the
+// One booking: its payments (with any chargeback and amount discrepancy), the
 // notifications its trainer was sent, read or not, so an admin sees whether the trainer
-// was told about the payment.
+// was told about the payment, and the messages the outbox sent (each channel's outcome,
+// with a resend).
 "use strict";
 
 (() => {
@@ -30,6 +31,52 @@
     (n) => n.message,
     (n) => (n.read ? "Read" : "Unread"),
   ];
+
+  const MESSAGE_KINDS = {
+    payment_completed: "Payment completed", payment_refunded: "Refunded in full",
+    payment_partially_refunded: "Refunded in part", payment_failed: "Payment failed",
+    payment_cancelled: "Payment cancelled", payment_reversed: "Completion reversed",
+  };
+  const MESSAGE_COLUMNS = [
+    (m) => when(m.decided_at),
+    (m) => MESSAGE_KINDS[m.kind] || m.kind,
+    (m) => m.recipient,
+    (m) => delivery(m, "email"),
+    (m) => delivery(m, "sms"),
+    (m) => delivery(m, "push"),
+    resendButton,
+  ];
+
+  // "Sent", "Skipped: no_contact", "Failed (2 attempts): reason; again at …", "Dead: …".
+  function delivery(message, channel) {
+    const d = message.deliveries.find((one) => one.channel === channel);
+    if (!d) return "";
+    const label = d.status.charAt(0).toUpperCase() + d.status.slice(1);
+    const tries = d.attempts > 1 ? ` (${d.attempts} attempts)` : "";
+    const why = d.last_error ? `: ${d.last_error}` : "";
+    const again = d.status === "failed" && d.next_attempt_at ? `; again ${when(d.next_attempt_at)}` : "";
+    return `${label}${tries}${why}${again}`;
+  }
+
+  function resendButton(message) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Resend";
+    button.setAttribute("aria-label", `Resend ${MESSAGE_KINDS[message.kind] || message.kind} to ${message.recipient}`);
+    button.addEventListener("click", () => resend(message, button));
+    return button;
+  }
+
+  async function resend(message, button) {
+    button.disabled = true;
+    try {
+      await api(`/api/admin/notifications/${message.message_id}/resend`, { method: "POST" });
+      button.textContent = "Queued";
+    } catch (error) {
+      button.disabled = false;
+      button.textContent = error instanceof ApiFailure ? `Refused: ${error.message}` : "Failed";
+    }
+  }
 
   // The provider captured another amount than the order's (a discount, a conversion).
   function discrepancy(p) {
@@ -63,6 +110,7 @@
     $("notified").textContent = summary(notifications);
     fillTable($("notifications").tBodies[0], notifications, NOTIFICATION_COLUMNS,
       "No notifications.");
+    fillTable($("messages").tBodies[0], detail.messages, MESSAGE_COLUMNS, "No messages.");
   }
 
   start(load);

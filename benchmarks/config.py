@@ -16,11 +16,12 @@ class Sizes:
     history: dict[str, tuple[int, ...]]  # backend → payments loaded, growing
     read_repeat: int
     naive_repeat: int
+    outbox_messages: int = 2_000  # completions told by e-mail (benchmarks/outbox.py)
 
 
 SIZES = {
     # For the smoke test: every section runs and yields numbers; the numbers mean nothing.
-    "tiny": Sizes("tiny", (1, 4, 16), 0.2, 40, {"postgres": (300,), "sqlite": (300,)}, 10, 1),
+    "tiny": Sizes("tiny", (1, 4, 16), 0.2, 40, {"postgres": (300,), "sqlite": (300,)}, 10, 1, 30),
     "quick": Sizes(
         "quick",
         (1, 4, 16),
@@ -29,6 +30,7 @@ SIZES = {
         {"postgres": (2_000, 6_000), "sqlite": (2_000, 6_000)},
         50,
         3,
+        500,
     ),
     # SQLite's history stops at 100k: the embedded store is for small deployments, and its
     # rebuild at 1M alone would take the run past its time budget.

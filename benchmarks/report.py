@@ -105,6 +105,18 @@ def lag(store: str, out: dict[str, Any], section: str = "webhooks") -> str:
     return table(title, ["conns", "view", "p50", "p99", "max"], rows)
 
 
+def outbox(store: str, out: dict[str, Any]) -> str:
+    o = out.get("outbox", {})
+    keys = ("raw_per_s", "messages", "messages_per_s", "ratio_to_raw", "lag_p50_ms", "lag_p99_ms")
+    rows = [_pick(o, *keys)] if o else []
+    title = (
+        f"[{store}] outbox → local SMTP server: raw smtplib vs ledger serve's worker (messages/s);"
+        " lag = completion saved → e-mail received (ms)"
+    )
+    header = ["raw msg/s", "messages", "msg/s", "ratio", "lag p50", "lag p99"]
+    return table(title, header, rows)
+
+
 def history(store: str, out: dict[str, Any]) -> str:
     h = out.get("history", {})
     rows = []
@@ -153,5 +165,6 @@ def render(results: dict[str, Any]) -> str:
             out = results[store]
             parts += [ingestion(store, out), webhooks(store, out), lag(store, out)]
             parts += [webhooks(store, out, "webhooks_apart"), lag(store, out, "webhooks_apart")]
+            parts.append(outbox(store, out))
             parts.append(history(store, out))
     return "\n".join(parts)

@@ -52,10 +52,14 @@ def server_env(database_url: str) -> dict[str, str]:
 
 @contextmanager
 def serve(
-    database_url: str, projections: bool = True, leader_apart: bool = False
+    database_url: str,
+    projections: bool = True,
+    leader_apart: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """`ledger serve` (the same command users run), stopped on exit; its log goes to a file.
-    `leader_apart`: `ledger serve --no-projections` beside `ledger project` (PostgreSQL)."""
+    `leader_apart`: `ledger serve --no-projections` beside `ledger project` (PostgreSQL);
+    `env`: more settings (the outbox's SMTP server, say)."""
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="ledger-serve-")  # no stray .env is read
     log_path = os.path.join(workdir, "serve.log")
@@ -65,7 +69,11 @@ def serve(
     with open(log_path, "wb") as log:
         processes = [
             subprocess.Popen(
-                args, env=server_env(database_url), cwd=workdir, stdout=log, stderr=log
+                args,
+                env={**server_env(database_url), **(env or {})},
+                cwd=workdir,
+                stdout=log,
+                stderr=log,
             )
             for args in commands
         ]

@@ -11,11 +11,12 @@ from benchmarks.append import run_append
 from benchmarks.baseline import run_baseline
 from benchmarks.config import Sizes
 from benchmarks.history_suite import run_history
+from benchmarks.outbox import run_outbox
 from benchmarks.stores import Store
 from benchmarks.webhooks import run_webhooks
 
 log = logging.getLogger("benchmarks")
-SECTIONS = ("baseline", "append", "webhooks", "webhooks_apart", "history")
+SECTIONS = ("baseline", "append", "webhooks", "webhooks_apart", "outbox", "history")
 RATIOS = (
     ("append", "commits_per_s", "ratio_to_baseline"),
     ("webhooks", "deliveries_per_s", "ratio_to_baseline"),
@@ -41,6 +42,7 @@ def run_store(
         "webhooks_apart": lambda: run_webhooks(
             store, levels, sizes.duration, sizes.webhook_cap, leader_apart=True
         ),
+        "outbox": lambda: run_outbox(store, sizes.outbox_messages),
         "history": lambda: run_history(
             store, list(sizes.history[store.backend]), sizes.read_repeat, sizes.naive_repeat
         ),

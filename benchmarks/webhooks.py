@@ -43,10 +43,10 @@ def route_exists(server: Server) -> bool:
     return answer.status_code not in (404, 405)
 
 
-def create_pending(ledger: PaymentLedger, start: int, stop: int) -> None:
+def create_pending(ledger: PaymentLedger, start: int, stop: int, prefix: str = PREFIX) -> None:
     """Initiated Stripe payments for the deliveries to complete (saved in bulk, untimed)."""
     for first in range(start, stop, 500):
-        payments = [Payment(**vars(order(PREFIX, n))) for n in range(first, min(first + 500, stop))]
+        payments = [Payment(**vars(order(prefix, n))) for n in range(first, min(first + 500, stop))]
         ledger.save(*payments)
 
 

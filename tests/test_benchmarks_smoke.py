@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("baseline", "append", "webhooks", "history")
+SECTIONS = ("baseline", "append", "webhooks", "outbox", "history")
 HISTORY_PARTS = ("load", "rebuild", "reads_right_after_rebuild", "reads", "naive")
 # Every read, settlement's included (the trial balance, one trainer's statement).
 READS = ("stats", "payments_completed_stripe", "payments_trainer_failed", "balances", "statement")
@@ -68,6 +68,10 @@ def test_quick_benchmark_reports_every_section_on_both_stores(
             assert results[store]["append"][level]["ratio_to_baseline"] > 0
             for layout in LAYOUTS[store]:
                 check_webhooks(results[store][layout][level])
+        # Every completion's e-mail reached the SMTP server, the lag trickle's included.
+        told = results[store]["outbox"]
+        assert told["messages_per_s"] > 0 and told["raw_per_s"] > 0, told
+        assert told["lag_samples"] == 20 and told["lag_p99_ms"] >= told["lag_p50_ms"] > 0, told
         for part in HISTORY_PARTS:
             assert numbers_in(results[store]["history"][part]), f"{store} history {part} is empty"
         for reads in results[store]["history"]["reads"].values():

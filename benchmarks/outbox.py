@@ -11,6 +11,7 @@ with LEDGER_SMTP_URL pointing there:
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import threading
 import time
@@ -32,6 +33,8 @@ from ledger.message import Message
 from ledger.payment import Payment
 from store.contacts import TRAINER, ContactBook
 
+# aiosmtpd logs every SMTP command at INFO: thousands of lines per run.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 PREFIX = "ob"
 TRAINERS = 200  # benchmarks/orders.py spreads orders over 200 trainers
 WAIT_SECONDS = 600.0

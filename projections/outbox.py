@@ -27,6 +27,7 @@ class OutboxView(View):
     table_names: ClassVar[tuple[str, ...]] = ()  # the outbox outlives rebuilds
     kept_tables: ClassVar[tuple[str, ...]] = ("outbox_deliveries",)
     on_queued: Callable[[], None] | None = None  # the worker's wake-up, in the leader
+    unconfigured: frozenset[str] = frozenset()  # channels without settings here
 
     def committed(self, batch: Batch) -> None:
         if batch.state.get("queued") and self.on_queued is not None:
@@ -42,7 +43,11 @@ class PostgresOutboxView(OutboxView, PostgresView):
     ddl = outbox_ddl(postgres=True)
 
 
-def deliveries(event: Message.Decided, position: int) -> list[dict[str, Any]]:
+def deliveries(
+    event: Message.Decided, position: int, unconfigured: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """One row per channel; one this deployment has not configured is `skipped` at once,
+    so that the worker never handles it (a webhook's completion queues three)."""
     message_id = str(event.originator_id)
     return [
         {
@@ -57,6 +62,8 @@ def deliveries(event: Message.Decided, position: int) -> list[dict[str, Any]]:
             "facts": facts_text(event.facts),
             "decided_at": event.timestamp.isoformat(),
             "position": position,
+            "status": "skipped" if channel in unconfigured else "pending",
+            "last_error": "not_configured" if channel in unconfigured else None,
         }
         for channel in ROUTES.get(event.recipient_role, ())
     ]
@@ -75,8 +82,9 @@ class OutboxProjection(Projection[OutboxView]):
 
     @process_event.register
     def _(self, domain_event: Message.Decided, tracking: Tracking) -> None:
-        rows = deliveries(domain_event, tracking.notification_id)
+        rows = deliveries(domain_event, tracking.notification_id, self.view.unconfigured)
         with self.view.change(tracking) as batch:
             for row in rows:
                 self.view.execute(batch, ENQUEUE_SQL, row)
-            batch.state["queued"] = True
+            if any(row["status"] == "pending" for row in rows):
+                batch.state["queued"] = True

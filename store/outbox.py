@@ -52,9 +52,9 @@ def outbox_ddl(postgres: bool) -> tuple[str, ...]:
 
 ENQUEUE_SQL = (
     "INSERT INTO outbox_deliveries (delivery_id, message_id, channel, kind, recipient_role,"
-    " recipient_id, booking_id, payment_id, facts, decided_at, position, status)"
+    " recipient_id, booking_id, payment_id, facts, decided_at, position, status, last_error)"
     " VALUES (:delivery_id, :message_id, :channel, :kind, :recipient_role, :recipient_id,"
-    " :booking_id, :payment_id, :facts, :decided_at, :position, 'pending')"
+    " :booking_id, :payment_id, :facts, :decided_at, :position, :status, :last_error)"
     " ON CONFLICT (delivery_id) DO NOTHING"
 )
 

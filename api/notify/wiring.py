@@ -6,6 +6,7 @@ from __future__ import annotations
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
+from api.notify.channels import CHANNELS
 from api.notify.dispatcher import OutboxWorker
 from api.notify.registry import configured_channels
 from api.notify.texts import Texts
@@ -38,4 +39,5 @@ def build_outbox(
     )
     if "outbox" in read_models.views:  # the feeder wakes the worker once it queued
         read_models.outbox.on_queued = worker.wake
+        read_models.outbox.unconfigured = frozenset(CHANNELS) - set(worker.channels)
     return outbox, worker

@@ -159,23 +159,25 @@ def test_booking_link_opens_its_payments_and_whether_the_trainer_read_the_notifi
 def test_a_message_is_resent_from_the_booking_page(
     seeded: AdminPages, browser: WebDriver, live_server: LiveServer
 ) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    [message] = httpx.get(f"{live_server.url}/api/admin/bookings/bk-1", headers=headers).json()[
+        "messages"
+    ]
+    detail_url = f"{live_server.url}/api/admin/notifications/{message['message_id']}"
+
+    def attempts() -> list[int]:
+        detail = httpx.get(detail_url, headers=headers).json()
+        return [len(d["attempt_log"]) for d in detail["deliveries"]]
+
+    before = attempts()
     seeded.open("/admin/bookings/bk-1")
     seeded.sign_in(ADMIN_TOKEN)
     button = seeded.element("messages").find_element(By.TAG_NAME, "button")
     assert button.get_attribute("aria-label") == "Resend Payment completed to trainer:t-1"
     button.click()
     seeded.wait(lambda _: button.text == "Queued")
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    [message] = httpx.get(f"{live_server.url}/api/admin/bookings/bk-1", headers=headers).json()[
-        "messages"
-    ]
-
-    def tried_again(_: Any) -> bool:
-        detail = httpx.get(f"{live_server.url}/api/admin/notifications/{message['message_id']}",
-                           headers=headers).json()  # fmt: skip
-        return all(len(d["attempt_log"]) == 2 for d in detail["deliveries"])
-
-    seeded.wait(tried_again)
+    # Each channel tried once more (and skipped again: none is configured on this server).
+    seeded.wait(lambda _: attempts() == [n + 1 for n in before])
 
 
 def test_a_booking_without_payments_says_so(pages: AdminPages) -> None:

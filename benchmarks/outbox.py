@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -52,7 +53,7 @@ class Sink:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
-        message_id = _header(content, b"message-id")
+        message_id = str(BytesHeaderParser().parsebytes(content)["Message-ID"])
         with self._lock:
             self.arrived.setdefault(message_id, time.time())
         return "250 OK"
@@ -146,13 +147,3 @@ def _lag(url: str, ledger: PaymentLedger, sink: Sink, count: int) -> dict[str, A
         sink.wait_for(count)
     stats = summary_ms([sink.arrived[key] - at for key, at in saved.items()])
     return {"lag_samples": count, "lag_p50_ms": stats["p50_ms"], "lag_p99_ms": stats["p99_ms"]}
-
-
-def _header(content: bytes, name: bytes) -> str:
-    for line in content.split(b"\r\n"):
-        if not line:
-            break
-        key, _, value = line.partition(b":")
-        if key.strip().lower() == name:
-            return value.strip().decode()
-    return f"missing-{time.time_ns()}"

@@ -25,6 +25,7 @@ from api.providers.refunds import Refunds
 from api.providers.registry import ProviderRegistry
 from api.routers import (
     admin,
+    analytics,
     audit,
     checkout,
     contacts,
@@ -141,6 +142,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(webhook_inbox.router)
     app.include_router(admin.router)
+    app.include_router(analytics.router)
     app.include_router(refunds.router)
     app.include_router(trainers.router)
     app.include_router(audit.router)

@@ -1,4 +1,5 @@
-"""Daily revenue buckets: what the admin statistics read, in O(days) and never O(payments).
+"""Revenue buckets: what the admin statistics and analytics read, in O(buckets), never
+O(payments).
 
 A bucket is (day, currency, provider, status) with the number of payments in it and their
 net revenue (amount captured - refunded - charged back, for paid statuses only: a disputed
@@ -6,8 +7,12 @@ payment's money counts until the dispute is lost). Each payment sits in exactly 
 bucket: the business day (in LEDGER_TIMEZONE) of its completion once paid, otherwise of
 its creation. A status change moves it: out of the old bucket, into the new one.
 
+Beside the daily buckets, paid payments also sit in an hour bucket (day, hour of that day,
+currency) and a method bucket (day, currency, provider, method), and failed ones in a
+failure-code bucket (day, code): the analytics routes (projections/analytics.py) read those.
+
 The per-payment table `revenue_payments` remembers where each payment sits, so a move knows
-the bucket to leave, and its creation day, where a reversed completion takes it back.
+the buckets to leave, and its creation day and hour, where a reversed completion takes it back.
 Changing LEDGER_TIMEZONE needs `ledger rebuild --projection revenue`; a table of an older
 DDL is built again when a process starts (see `drop_if_older`).
 """
@@ -15,7 +20,7 @@ DDL is built again when a process starts (see `drop_if_older`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -27,6 +32,7 @@ from ledger.payment import Payment
 from ledger.statement import business_day
 from ledger.status import PAID_STATUSES as PAID
 from ledger.status import Provider, chargeback, paid_status
+from projections.analytics import AnalyticsReads
 from projections.base import PostgresView, SQLiteView, View
 from projections.payments_table import drop_if_older
 from projections.rows import CounterTable, KeyedTable, Row, Rows
@@ -35,37 +41,52 @@ PROVIDERS = tuple(p.value for p in Provider)
 PAID_STATUSES = tuple(s.value for s in PAID)
 PAYMENT_COLUMNS = (
     "payment_id", "day", "currency", "provider", "status", "amount", "refunded",
-    "created_day", "chargeback",
+    "created_day", "chargeback", "hour", "created_hour", "method", "failure_code",
 )  # fmt: skip
-NEWEST_COLUMN = "chargeback"  # a revenue_payments without it is of an older DDL
-# Where each payment sits, and the buckets: (day, currency, provider, status) → count, net.
+NEWEST_COLUMN = "failure_code"  # a revenue_payments without it is of an older DDL
+# Where each payment sits, and the buckets it is counted in.
 PAYMENTS = KeyedTable("revenue_payments", "payment_id", PAYMENT_COLUMNS)
 BUCKETS = CounterTable(
-    "revenue_daily", ("day", "currency", "provider", "status"), ("count", "net_revenue")
+    "revenue_daily",
+    ("day", "currency", "provider", "status"),
+    ("count", "net_revenue", "refunded"),
 )
-_STATS = (
-    "SELECT currency, provider, status, "
-    "CASE WHEN day = :today THEN 1 ELSE 0 END AS is_today, "
-    "CASE WHEN day >= :month_start AND day < :next_month THEN 1 ELSE 0 END AS in_month, "
-    "CAST(SUM(count) AS BIGINT) AS payments, CAST(SUM(net_revenue) AS BIGINT) AS net "
-    "FROM revenue_daily GROUP BY 1, 2, 3, 4, 5"
+HOURS = CounterTable("revenue_hourly", ("day", "hour", "currency"), ("count", "net_revenue"))
+METHODS = CounterTable(
+    "revenue_methods", ("day", "currency", "provider", "method"), ("count", "net_revenue")
 )
+FAILURES = CounterTable("revenue_failures", ("day", "code"), ("count",))
 
 
-class RevenueView(View):
+class RevenueView(AnalyticsReads, View):
     """Buckets and the per-payment table; `zone` is set by ReadModels from settings."""
 
     zone: ZoneInfo
-    table_names = ("revenue_daily", "revenue_payments")
+    table_names = (
+        "revenue_daily", "revenue_payments", "revenue_hourly", "revenue_methods",
+        "revenue_failures",
+    )  # fmt: skip
     ddl = (
         "CREATE TABLE IF NOT EXISTS revenue_daily ("
         " day TEXT NOT NULL, currency TEXT NOT NULL, provider TEXT NOT NULL,"
         " status TEXT NOT NULL, count BIGINT NOT NULL, net_revenue BIGINT NOT NULL,"
-        " PRIMARY KEY (day, currency, provider, status))",
+        " refunded BIGINT NOT NULL, PRIMARY KEY (day, currency, provider, status))",
         "CREATE TABLE IF NOT EXISTS revenue_payments ("
         " payment_id TEXT PRIMARY KEY, day TEXT NOT NULL, currency TEXT NOT NULL,"
         " provider TEXT NOT NULL, status TEXT NOT NULL, amount BIGINT NOT NULL,"
-        " refunded BIGINT NOT NULL, created_day TEXT NOT NULL, chargeback BIGINT NOT NULL)",
+        " refunded BIGINT NOT NULL, created_day TEXT NOT NULL, chargeback BIGINT NOT NULL,"
+        " hour INTEGER NOT NULL, created_hour INTEGER NOT NULL, method TEXT NOT NULL,"
+        " failure_code TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS revenue_hourly ("
+        " day TEXT NOT NULL, hour INTEGER NOT NULL, currency TEXT NOT NULL,"
+        " count BIGINT NOT NULL, net_revenue BIGINT NOT NULL, PRIMARY KEY (day, hour, currency))",
+        "CREATE TABLE IF NOT EXISTS revenue_methods ("
+        " day TEXT NOT NULL, currency TEXT NOT NULL, provider TEXT NOT NULL,"
+        " method TEXT NOT NULL, count BIGINT NOT NULL, net_revenue BIGINT NOT NULL,"
+        " PRIMARY KEY (day, currency, provider, method))",
+        "CREATE TABLE IF NOT EXISTS revenue_failures ("
+        " day TEXT NOT NULL, code TEXT NOT NULL, count BIGINT NOT NULL,"
+        " PRIMARY KEY (day, code))",
     )
 
     def create_table(self) -> None:
@@ -75,62 +96,15 @@ class RevenueView(View):
     def business_day(self, moment: datetime) -> str:
         return business_day(moment, self.zone).isoformat()
 
-    def stats(self, now: datetime) -> dict[str, Any]:
-        """The admin statistics at `now`; reads buckets only (O(days))."""
-        today = date.fromisoformat(self.business_day(now))
-        month_start = today.replace(day=1)
-        next_month = (month_start + timedelta(days=32)).replace(day=1)
-        rows = self.query(
-            _STATS,
-            {
-                "today": today.isoformat(),
-                "month_start": month_start.isoformat(),
-                "next_month": next_month.isoformat(),
-            },
-        )
-        return fold_stats(rows)
+    def business_hour(self, moment: datetime) -> int:
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return aware.astimezone(self.zone).hour
 
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         return {
-            "revenue_daily": self.query(
-                "SELECT * FROM revenue_daily ORDER BY day, currency, provider, status"
-            ),
-            "revenue_payments": self.query("SELECT * FROM revenue_payments ORDER BY payment_id"),
-        }
-
-
-def fold_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Bucket groups → the contract's shape. Currencies with no net revenue are omitted."""
-    totals: dict[str, dict[str, int]] = {"total": {}, "today": {}, "month": {}}
-    counts = dict.fromkeys(("pending", "failed", "cancelled", *PAID_STATUSES), 0)
-    by_provider: dict[str, dict[str, Any]] = {p: {"count": 0, "revenue": {}} for p in PROVIDERS}
-    for row in rows:
-        status, currency, net = row["status"], row["currency"], row["net"]
-        counts[status] = counts.get(status, 0) + row["payments"]
-        scopes = ["total"] + ["today"] * bool(row["is_today"]) + ["month"] * bool(row["in_month"])
-        for scope in scopes:
-            _add(totals[scope], currency, net)
-        provider = by_provider.setdefault(row["provider"], {"count": 0, "revenue": {}})
-        if status in PAID_STATUSES:
-            provider["count"] += row["payments"]
-            _add(provider["revenue"], currency, net)
-    return {
-        "total_revenue": totals["total"],
-        "today_revenue": totals["today"],
-        "month_revenue": totals["month"],
-        "completed_count": counts["completed"],
-        "pending_count": counts["pending"],
-        "failed_count": counts["failed"],
-        "cancelled_count": counts["cancelled"],
-        "refunded_count": counts["refunded"] + counts["partially_refunded"],
-        "disputed_count": counts["disputed"],
-        "by_provider": by_provider,
-    }
-
-
-def _add(totals: dict[str, int], currency: str, amount: int) -> None:
-    if amount:
-        totals[currency] = totals.get(currency, 0) + amount
+            table.name: self.query(f"SELECT * FROM {table.name} ORDER BY {', '.join(table.keys)}")
+            for table in (BUCKETS, HOURS, METHODS, FAILURES)
+        } | {"revenue_payments": self.query("SELECT * FROM revenue_payments ORDER BY payment_id")}
 
 
 class SQLiteRevenueView(RevenueView, SQLiteView):
@@ -164,6 +138,10 @@ class RevenueProjection(Projection[RevenueView]):
             "refunded": 0,
             "created_day": self.view.business_day(domain_event.timestamp),
             "chargeback": 0,
+            "hour": self.view.business_hour(domain_event.timestamp),
+            "created_hour": self.view.business_hour(domain_event.timestamp),
+            "method": "",
+            "failure_code": "",
         }
         with self.view.change(tracking) as batch:
             batch.rows.put(PAYMENTS, payment)
@@ -171,12 +149,19 @@ class RevenueProjection(Projection[RevenueView]):
 
     @process_event.register
     def _(self, domain_event: Payment.Completed, tracking: Tracking) -> None:
-        day = self.view.business_day(domain_event.approved_at)
-        self._move(domain_event, tracking, lambda _: {"status": "completed", "day": day})
+        approved_at, method = domain_event.approved_at, domain_event.method
+        completed = {
+            "status": "completed",
+            "day": self.view.business_day(approved_at),
+            "hour": self.view.business_hour(approved_at),
+            "method": method,
+        }
+        self._move(domain_event, tracking, lambda _: completed)
 
     @process_event.register
     def _(self, domain_event: Payment.Failed, tracking: Tracking) -> None:
-        self._move(domain_event, tracking, lambda _: {"status": "failed"})
+        failed = {"status": "failed", "failure_code": domain_event.code}
+        self._move(domain_event, tracking, lambda _: failed)
 
     @process_event.register
     def _(self, domain_event: Payment.Cancelled, tracking: Tracking) -> None:
@@ -197,7 +182,11 @@ class RevenueProjection(Projection[RevenueView]):
     @process_event.register
     def _(self, domain_event: Payment.CompletionReversed, tracking: Tracking) -> None:
         # Unpaid again: back to the bucket of its creation day, with no revenue.
-        self._move(domain_event, tracking, lambda p: {"status": "pending", "day": p["created_day"]})
+        def reverse(payment: Row) -> Row:
+            return {"status": "pending", "day": payment["created_day"],
+                    "hour": payment["created_hour"]}  # fmt: skip
+
+        self._move(domain_event, tracking, reverse)
 
     @process_event.register
     def _(self, domain_event: Payment.RefundFailed, tracking: Tracking) -> None:
@@ -236,12 +225,20 @@ class RevenueProjection(Projection[RevenueView]):
 
 
 def _enter(rows: Rows, payment: Row, sign: int) -> None:
-    """Add the payment to its bucket (+1) or take it out (-1)."""
-    paid = payment["status"] in PAID_STATUSES
-    kept = payment["amount"] - payment["refunded"] - payment["chargeback"]
-    net = kept if paid else 0  # money kept, once taken
-    bucket = (payment["day"], payment["currency"], payment["provider"], payment["status"])
-    rows.add(BUCKETS, bucket, sign, sign * net)
+    """Add the payment to its buckets (+1) or take it out (-1)."""
+    day, currency, provider, status = (
+        payment[k] for k in ("day", "currency", "provider", "status")
+    )
+    paid = status in PAID_STATUSES
+    given_back = payment["refunded"] + payment["chargeback"] if paid else 0
+    net = payment["amount"] - given_back if paid else 0  # money kept, once taken
+    rows.add(BUCKETS, (day, currency, provider, status), sign, sign * net, sign * given_back)
+    if paid:
+        rows.add(HOURS, (day, payment["hour"], currency), sign, sign * net)
+        method = payment["method"] or "unknown"
+        rows.add(METHODS, (day, currency, provider, method), sign, sign * net)
+    elif status == "failed":
+        rows.add(FAILURES, (day, payment["failure_code"] or "unknown"), sign)
 
 
 def _status(payment: Row, refunded: int) -> str:

@@ -186,7 +186,7 @@ def test_a_table_of_an_older_schema_is_built_again_when_a_process_starts(
     before = {name: first.views[name].dump() for name in names}  # type: ignore[attr-defined]
     # As a deployment of the previous release left them: without the newest columns.
     alter(first.payments_table, "ALTER TABLE payments DROP COLUMN discrepancy_reason")
-    alter(first.revenue, "ALTER TABLE revenue_payments DROP COLUMN chargeback")
+    alter(first.revenue, "ALTER TABLE revenue_payments DROP COLUMN failure_code")
     first.close()
     upgraded = ReadModels(settings)
     try:

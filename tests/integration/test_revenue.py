@@ -138,13 +138,15 @@ def expected_buckets(ledger: PaymentLedger, zone: ZoneInfo) -> list[dict[str, An
     buckets: dict[tuple[str, str, str, str], list[int]] = {}
     for p in payments_from_events(ledger).values():
         key = (business_day(p, zone), p["currency"], p["provider"], p["status"])
-        bucket = buckets.setdefault(key, [0, 0])
+        bucket = buckets.setdefault(key, [0, 0, 0])
         bucket[0] += 1
         bucket[1] += net(p)
+        bucket[2] += p["refunded"] if p["status"] in PAID else 0
     return [
-        {"day": d, "currency": c, "provider": pr, "status": s, "count": n, "net_revenue": r}
-        for (d, c, pr, s), (n, r) in sorted(buckets.items())
-    ]
+        {"day": d, "currency": c, "provider": pr, "status": s, "count": n, "net_revenue": r,
+         "refunded": back}
+        for (d, c, pr, s), (n, r, back) in sorted(buckets.items())
+    ]  # fmt: skip
 
 
 def open_store(database_url: str, timezone: str = "Asia/Seoul") -> tuple[PaymentLedger, ReadModels]:
@@ -216,6 +218,6 @@ def test_payments_of_one_day_share_buckets_so_stats_do_not_grow_with_payments(
     view = read_models.revenue
     assert view.dump()["revenue_daily"] == [
         {"day": "2026-12-01", "currency": "KRW", "provider": "toss", "status": "completed",
-         "count": 40, "net_revenue": 40000},
+         "count": 40, "net_revenue": 40000, "refunded": 0},
     ]  # fmt: skip
     assert view.stats(NOW)["today_revenue"] == {"KRW": 40000}

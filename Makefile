@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint bench run clean
+.PHONY: install test lint bench run clean vendor
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,6 +26,15 @@ run: install
 # Ratios to raw PostgreSQL and SQLite, in one run: see benchmarks/README.md (`--quick`: ~2 min).
 bench: install
 	$(PY) -m benchmarks
+
+# The chart library of the dashboard, vendored from its npm package (pages work offline, no
+# CDN): `make vendor` refreshes it at the pinned version; the files are committed.
+CHARTJS_VERSION := 4.6.1
+vendor:
+	rm -rf .vendor && mkdir .vendor && cd .vendor && npm install --no-save --silent chart.js@$(CHARTJS_VERSION)
+	cp .vendor/node_modules/chart.js/dist/chart.umd.min.js api/pages/static/chart.umd.min.js
+	cp .vendor/node_modules/chart.js/LICENSE.md api/pages/static/chart.js.LICENSE.md
+	rm -rf .vendor
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

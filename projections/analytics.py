@@ -156,10 +156,11 @@ class AnalyticsReads:
         completed = sum(counts.get(status, 0) for status in PAID_STATUSES)
         failed, cancelled = counts.get("failed", 0), counts.get("cancelled", 0)
         attempts = completed + failed + cancelled
-        failures = [
-            {"code": row["code"], "count": row["payments"]}
-            for row in self.query(_FAILURES, days.params)
-        ]
+        failures = sorted(  # in Python too: the stores' collations order codes differently
+            ({"code": row["code"], "count": row["payments"]}
+             for row in self.query(_FAILURES, days.params)),
+            key=lambda f: (-f["count"], f["code"]),
+        )  # fmt: skip
         return {
             "attempts": attempts,
             "completed": completed,

@@ -11,14 +11,14 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from api.errors import ApiError
-from ledger.money import THREE_DECIMAL_CURRENCIES, ZERO_DECIMAL_CURRENCIES
+from ledger.money import SYMBOLS, THREE_DECIMAL_CURRENCIES, ZERO_DECIMAL_CURRENCIES
 
 PAGES_DIR = Path(__file__).parent
 templates = Jinja2Templates(directory=PAGES_DIR / "templates")
 
 # Only the files shipped beside this module are served; nothing from a request reaches the disk.
 STATIC_FILES = {p.name: p for p in (PAGES_DIR / "static").iterdir() if p.is_file()}
-MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css"}
+MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".md": "text/markdown"}
 
 # The token sits in sessionStorage, so no script but ours may ever run on these pages.
 SECURITY_HEADERS = {
@@ -40,12 +40,17 @@ router = APIRouter(tags=["admin pages"])
 
 
 def _page(request: Request, name: str, **context: str) -> HTMLResponse:
+    """The page's shell, with what formatting needs: the currencies' exponents and symbols
+    (amounts as `Money.for_people` writes them) and the business time zone."""
+    formats = {
+        "exponents": CURRENCY_EXPONENTS,
+        "symbols": SYMBOLS,
+        "timezone": request.app.state.services.settings.timezone,
+    }
     return templates.TemplateResponse(
-        request,
-        f"{name}.html",
-        {"page": name, "exponents": CURRENCY_EXPONENTS, **context},
+        request, f"{name}.html", {"page": name, "formats": formats, **context},
         headers=SECURITY_HEADERS,
-    )
+    )  # fmt: skip
 
 
 @router.get("/admin", include_in_schema=False)
@@ -70,6 +75,13 @@ def settlements_page(request: Request) -> HTMLResponse:
     """Trainers' statements by period and status, one statement's lines, closing a period
     and recording a payout (each confirmed before it is sent)."""
     return _page(request, "settlements")
+
+
+@router.get("/admin/webhooks", response_class=HTMLResponse)
+def webhooks_page(request: Request) -> HTMLResponse:
+    """The webhook inbox: what providers delivered, how each delivery ended, its raw body,
+    and replaying one."""
+    return _page(request, "webhooks")
 
 
 @router.get("/admin/bookings/{booking_id}", response_class=HTMLResponse)

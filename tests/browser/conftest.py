@@ -33,6 +33,9 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage", "--window-size=1280,1024",
 )  # fmt: skip
 WAIT_SECONDS = 10.0
+# Where the browser tests leave screenshots of each page for a reviewer (git-ignored).
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+WIDE, NARROW = 1400, 390  # an operator's desktop, a phone
 
 
 @pytest.fixture(scope="session")
@@ -121,8 +124,36 @@ class AdminPages:
         return self.element("message").text
 
     def table(self, element_id: str) -> list[list[str]]:
-        rows = self.element(element_id).find_elements(By.CSS_SELECTOR, "tbody tr")
+        # A row's details (tr.details, under it) are not a row of the table.
+        rows = self.element(element_id).find_elements(By.CSS_SELECTOR, "tbody tr:not(.details)")
         return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+
+    @contextmanager
+    def viewport(self, width: int, height: int = 900) -> Iterator[None]:
+        """The page laid out for a screen `width` CSS pixels wide (a phone below 600)."""
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1,
+                   "mobile": width < 600}  # fmt: skip
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        try:
+            yield
+        finally:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    def sideways_overflow(self) -> int:
+        """How many CSS pixels the page is wider than its viewport (0: no sideways scroll)."""
+        overflow: int = self.driver.execute_script(
+            "const e = document.documentElement; return e.scrollWidth - e.clientWidth;"
+        )
+        return overflow
+
+    def screenshot(self, name: str, widths: tuple[int, ...] = (WIDE, NARROW)) -> None:
+        """Save the whole page at each width as screenshots/{name}-{width}.png."""
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for width in widths:
+            with self.viewport(width):
+                height = self.driver.execute_script("return document.body.scrollHeight")
+            with self.viewport(width, max(int(height), 600)):
+                self.driver.save_screenshot(str(SCREENSHOTS / f"{name}-{width}.png"))
 
     def column(self, element_id: str, header: str) -> list[str]:
         headers = [th.text for th in self.element(element_id).find_elements(By.TAG_NAME, "th")]

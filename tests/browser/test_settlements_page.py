@@ -20,9 +20,9 @@ ADMIN_TOKEN = "admin-token"
 NOV = datetime(2025, 11, 10, 3, 0, tzinfo=UTC)  # a past month: it has ended whenever this runs
 PERIOD = "2025-11-01 to 2025-11-30"
 # The contract's worked example for t-1 (an individual, default rates); one sale for t-2.
-T1 = {"Gross sales": "150,000 KRW", "Refunds": "20,000 KRW", "Commission": "19,500 KRW",
-      "VAT": "1,950 KRW", "Withholding": "3,582 KRW", "Payout": "104,968 KRW"}  # fmt: skip
-T2_PAYOUT = "24,223 KRW"  # 30,000 - 4,500 - 450 = 25,050 before tax, 827 withheld
+T1 = {"Gross sales": "₩150,000", "Refunds": "₩20,000", "Commission": "₩19,500",
+      "VAT": "₩1,950", "Withholding": "₩3,582", "Payout": "₩104,968"}  # fmt: skip
+T2_PAYOUT = "₩24,223"  # 30,000 - 4,500 - 450 = 25,050 before tax, 827 withheld
 
 
 def toss_paid(ledger: PaymentLedger, order_id: str, trainer_id: str, amount: int) -> UUID:
@@ -108,11 +108,11 @@ def test_an_ended_month_is_closed_with_its_withholding_and_paid_once(
 
     show_lines(seeded, "t-1")
     assert [row[:5] for row in seeded.table("lines")] == [
-        ["Sale", "o-1", "100,000 KRW", "15,000 KRW", "1,500 KRW"],
-        ["Sale", "o-2", "50,000 KRW", "7,500 KRW", "750 KRW"],
-        ["Refund", "o-1", "20,000 KRW", "3,000 KRW", "300 KRW"],
+        ["Sale", "o-1", "₩100,000", "₩15,000", "₩1,500"],
+        ["Sale", "o-2", "₩50,000", "₩7,500", "₩750"],
+        ["Refund", "o-1", "₩20,000", "₩3,000", "₩300"],
     ]
-    assert seeded.table("lines")[0][5] == "2025-11-10 03:00:00 UTC"
+    assert seeded.table("lines")[0][5] == "2025-11-10 12:00:00"
     assert not seeded.element("payout").is_displayed()  # an open statement is not paid
 
     closed = close_period(seeded, "2025-11-30")
@@ -122,14 +122,12 @@ def test_an_ended_month_is_closed_with_its_withholding_and_paid_once(
     rows = rows_by_trainer(seeded)
     assert {k: rows["t-1"][k] for k in T1} == T1
     assert (rows["t-1"]["Status"], rows["t-2"]["Payout"]) == ("Closed", T2_PAYOUT)
-    assert (
-        "Withholding: 3,582 KRW · Payout: 104,968 KRW" in seeded.element("statement-summary").text
-    )
+    assert "Withholding: ₩3,582 · Payout: ₩104,968" in seeded.element("statement-summary").text
     assert close_period(seeded, "2025-11-30") == (
         "No open statement had ended on or before 2025-11-30: nothing was closed."
     )
 
-    assert pay(seeded, "bank-1") == "The statement is paid: 104,968 KRW under reference bank-1."
+    assert pay(seeded, "bank-1") == "The statement is paid: ₩104,968 under reference bank-1."
     rows = rows_by_trainer(seeded)
     assert (rows["t-1"]["Status"], rows["t-1"]["Reference"]) == ("Paid", "bank-1")
     assert not seeded.element("payout").is_displayed()

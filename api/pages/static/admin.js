@@ -5,7 +5,9 @@
 
 const Admin = (() => {
   const TOKEN_KEY = "ledger.admin.token";
-  const EXPONENTS = JSON.parse(document.getElementById("currency-exponents").textContent);
+  // The server's formats: currency exponents and symbols, and the business time zone.
+  const FORMATS = JSON.parse(document.getElementById("formats").textContent);
+  const { exponents: EXPONENTS, symbols: SYMBOLS, timezone: TIMEZONE } = FORMATS;
   const GROUPED = new Intl.NumberFormat("en-US");
   const $ = (id) => document.getElementById(id);
 
@@ -42,7 +44,8 @@ const Admin = (() => {
 
   // Amounts arrive as integers in the currency's minor unit; they are never divided as
   // floats. BigInt keeps them exact (the API caps amounts far below 2^53). The form is the
-  // ledger's own (Money.format): "15,000 KRW", "12.34 USD".
+  // ledger's own (Money.for_people): "₩150,000", "$49.99", "-$1.00", "1,234.567 KWD" for a
+  // currency without a symbol.
   function money(minor, currency) {
     const digits = EXPONENTS[currency] ?? 2;
     let units = BigInt(minor);
@@ -50,10 +53,17 @@ const Admin = (() => {
     if (units < 0n) units = -units;
     const scale = 10n ** BigInt(digits);
     const fraction = digits ? `.${(units % scale).toString().padStart(digits, "0")}` : "";
-    return `${sign}${GROUPED.format(units / scale)}${fraction} ${currency}`;
+    const number = `${GROUPED.format(units / scale)}${fraction}`;
+    const symbol = SYMBOLS[currency];
+    return symbol ? `${sign}${symbol}${number}` : `${sign}${number} ${currency}`;
   }
 
-  // A currency map {"KRW": 150000, "USD": 1234} as "150,000 KRW; 12.34 USD".
+  // Minor units as a plain decimal text ("49.99"), exact, for inputs and chart axes.
+  function decimal(minor, currency) {
+    return money(minor, currency).replace(/[^0-9.-]/g, "");
+  }
+
+  // A currency map {"KRW": 150000, "USD": 1234} as "₩150,000; $12.34".
   function moneyMap(totals) {
     const entries = Object.keys(totals || {}).sort().map((c) => money(totals[c], c));
     return entries.length ? entries.join("; ") : "none";
@@ -148,11 +158,25 @@ const Admin = (() => {
     return node;
   }
 
+  // Each cell carries its column's heading (data-label): on a narrow screen the rows are
+  // stacked cards and the heading is shown beside the value (admin.css).
+  function labels(table) {
+    return [...(table.tHead?.rows[0]?.cells || [])].map((th) => th.textContent.trim());
+  }
+
+  // A heading marked class="amount" right-aligns its column's cells too.
   function fillTable(tbody, rows, columns, emptyText) {
     tbody.replaceChildren();
+    const table = tbody.closest("table");
+    const headings = labels(table);
+    const amounts = [...(table.tHead?.rows[0]?.cells || [])].map((th) => th.classList.contains("amount"));
     for (const item of rows) {
       const row = tbody.insertRow();
-      columns.forEach((column) => cell(row, column(item)));
+      columns.forEach((column, i) => {
+        const node = cell(row, column(item));
+        if (headings[i]) node.dataset.label = headings[i];
+        if (amounts[i]) node.classList.add("amount");
+      });
     }
     if (!rows.length) {
       const row = tbody.insertRow();
@@ -175,17 +199,26 @@ const Admin = (() => {
   const PROVIDER_LABELS = { toss: "Toss", stripe: "Stripe" };
   const providerLabel = (provider) => PROVIDER_LABELS[provider] || provider;
   const failure = (p) => (p.failure_code ? `${p.failure_code}: ${p.failure_message || ""}` : "");
-  // ISO-8601 timestamps (any offset), shown to the second in UTC so every admin reads
-  // the same time; an unparsable one is shown as it came.
+  // ISO-8601 timestamps (any offset), shown to the second in the business time zone
+  // (LEDGER_TIMEZONE, named at the top of every page), so every admin reads the same time
+  // and "today" is the business day; an unparsable one is shown as it came.
+  const LOCAL = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: TIMEZONE, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
   function when(iso) {
     if (!iso) return "";
     const date = new Date(iso);
     if (Number.isNaN(date.getTime())) return iso;
-    return `${date.toISOString().replace("T", " ").slice(0, 19)} UTC`;
+    return LOCAL.format(date);
   }
 
+  // Today's business day (YYYY-MM-DD) in the business time zone.
+  const today = () => LOCAL.format(new Date()).slice(0, 10);
+
   return {
-    $, api, money, moneyMap, start, showMessage, fillTable, cell, link, statusLabel,
-    providerLabel, failure, when, explain, ApiFailure, Notice,
+    $, api, money, decimal, moneyMap, start, showMessage, fillTable, cell, link, labels,
+    statusLabel, providerLabel, failure, when, today, explain, ApiFailure, Notice,
+    TIMEZONE, token,
   };
 })();

@@ -31,6 +31,7 @@ from api.routers import (
     contacts,
     notifications,
     ops,
+    payments_export,
     reconciliation,
     refunds,
     settlements,
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(webhook_inbox.router)
     app.include_router(admin.router)
+    app.include_router(payments_export.router)
     app.include_router(analytics.router)
     app.include_router(refunds.router)
     app.include_router(trainers.router)

@@ -159,6 +159,9 @@ class PaymentRow(BaseModel):
     currency: str
     status: str
     provider: str
+    provider_payment_id: str | None = Field(
+        description="The provider's id of the payment (Toss paymentKey, Stripe payment intent)"
+    )
     created_at: str
     completed_at: str | None
     failure_code: str | None

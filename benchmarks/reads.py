@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,22 @@ READS = {
     "balances": "/api/admin/balances",
     "statement": f"/api/admin/settlements/{STATEMENT_ID}",
 }
+# Analytics over the whole history's 400 days (benchmarks/history.py): the most buckets a
+# dashboard reads; their cost must follow the days in the range, not the payments.
+YEAR_AGO = (datetime.now(UTC) - timedelta(days=400)).date().isoformat()
+ANALYTICS = {
+    "analytics_revenue_30d": "/api/admin/analytics/revenue?interval=day",
+    "analytics_revenue_months": f"/api/admin/analytics/revenue?interval=month&from={YEAR_AGO}",
+    "analytics_methods": f"/api/admin/analytics/methods?from={YEAR_AGO}",
+    "analytics_hours": f"/api/admin/analytics/hours?from={YEAR_AGO}",
+    "analytics_outcomes": f"/api/admin/analytics/outcomes?from={YEAR_AGO}",
+    # A search by id is an index look-up; by a name fragment it scans (newest first, until
+    # a page is full); a trainer's CSV streams ~1/200 of the payments.
+    "search_order_id": "/api/admin/payments?q=hist-000000007",
+    "search_name": "/api/admin/payments?q=minji&limit=50",
+    "csv_trainer": "/api/admin/payments.csv?trainer_id=trainer-007",
+}
+READS |= ANALYTICS
 WARM_UP = 5
 PAID = ("completed", "partially_refunded", "refunded")
 

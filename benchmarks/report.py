@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from benchmarks.reads import ANALYTICS
+
 LAG_VIEWS = ("revenue", "payments_table")  # what the dashboard reads
 
 
@@ -144,6 +146,18 @@ def history(store: str, out: dict[str, Any]) -> str:
     return table(title_history(store), HISTORY_HEADER, rows) + "\n" + fresh + "\n" + in_commits
 
 
+def analytics(store: str, out: dict[str, Any]) -> str:
+    """The analytics, search and export reads at each history size, p50/p99 (ms)."""
+    names = tuple(ANALYTICS)
+    rows = [
+        [size, *(_p(reads.get(name, {})) for name in names)]
+        for size, reads in out.get("history", {}).get("reads", {}).items()
+    ]
+    header = ["payments", *(name.replace("analytics_", "") for name in names)]
+    title = f"[{store}] analytics, search and CSV reads after VACUUM ANALYZE, p50/p99 (ms)"
+    return table(title, header, rows)
+
+
 def title_history(store: str) -> str:
     return (
         f"[{store}] history: bulk load, `ledger rebuild`, dashboard reads after VACUUM ANALYZE (ms)"
@@ -167,4 +181,5 @@ def render(results: dict[str, Any]) -> str:
             parts += [webhooks(store, out, "webhooks_apart"), lag(store, out, "webhooks_apart")]
             parts.append(outbox(store, out))
             parts.append(history(store, out))
+            parts.append(analytics(store, out))
     return "\n".join(parts)

@@ -8,7 +8,7 @@ the new one: no manual `ledger rebuild` is needed after an upgrade.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -18,6 +18,7 @@ from eventsourcing.projection import Projection
 from ledger.payment import Payment
 from ledger.status import chargeback, paid_status
 from projections.base import PostgresView, SQLiteView, View
+from projections.payment_filters import ALL_PAYMENTS, PaymentFilter, where
 from projections.rows import KeyedTable, Row
 from store.ddl import schema_creation_lock
 
@@ -59,41 +60,24 @@ class PaymentsTableView(View):
         "CREATE INDEX IF NOT EXISTS payments_provider ON payments (provider, created_position)",
         "CREATE INDEX IF NOT EXISTS payments_trainer ON payments (trainer_id, created_position)",
         "CREATE INDEX IF NOT EXISTS payments_booking ON payments (booking_id)",
+        # The search (`q`) looks these up exactly, beside the primary key and booking_id.
+        "CREATE INDEX IF NOT EXISTS payments_order ON payments (order_id)",
+        "CREATE INDEX IF NOT EXISTS payments_provider_payment ON payments (provider_payment_id)",
     )
 
     def page(
         self,
+        filters: PaymentFilter = ALL_PAYMENTS,
         *,
-        statuses: Sequence[str] = (),
-        provider: str | None = None,
-        trainer_id: str | None = None,
         before_position: int | None = None,
         limit: int = 50,
-        discrepancy: bool | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first; `before_position` is the cursor (exclusive); `discrepancy` keeps
-        only the payments with (True) or without (False) an amount discrepancy."""
-        clauses, params = [], {"limit": limit}
-        if statuses:
-            names = [f"status_{i}" for i in range(len(statuses))]
-            clauses.append(f"status IN ({', '.join(':' + n for n in names)})")
-            params.update(zip(names, statuses, strict=True))  # type: ignore[arg-type]
-        if provider:
-            clauses.append("provider = :provider")
-            params["provider"] = provider  # type: ignore[assignment]
-        if trainer_id:
-            clauses.append("trainer_id = :trainer_id")
-            params["trainer_id"] = trainer_id  # type: ignore[assignment]
-        if before_position is not None:
-            clauses.append("created_position < :before")
-            params["before"] = before_position
-        if discrepancy is not None:
-            clauses.append(f"discrepancy_reason IS {'NOT ' if discrepancy else ''}NULL")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        """Newest first; `before_position` is the cursor (exclusive)."""
+        clause, params = where(filters, before_position)
         rows = self.query(
-            f"SELECT {', '.join(COLUMNS)} FROM payments {where} "
+            f"SELECT {', '.join(COLUMNS)} FROM payments {clause} "
             "ORDER BY created_position DESC LIMIT :limit",
-            params,
+            {**params, "limit": limit},
         )
         return [with_discrepancy(row) for row in rows]
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BeforeValidator
 
 from api.auth import AdminReader
 from api.deps import ReadModelsDep, ServicesDep
 from api.errors import ApiError
 from api.notification_schemas import booking_messages
-from api.schemas import AdminStats, BookingDetail, Identifier, PaymentPage
+from api.schemas import AdminStats, BookingDetail, Identifier, PaymentPage, PlainText
+from projections.payment_filters import PaymentFilter, created_bounds
 from projections.payments_table import STATUS_FILTERS
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -57,31 +60,98 @@ def stats(
     return result
 
 
-@router.get("/payments", response_model=PaymentPage)
-def list_payments(
-    _: AdminReader,
-    read_models: ReadModelsDep,
+ISO_DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    # pydantic's date also takes "1711929600" or "2026-04-01T00:00:00": not a day as typed.
+    if isinstance(value, str) and not ISO_DAY.fullmatch(value):
+        raise ValueError("must be a day as YYYY-MM-DD")
+    return value
+
+
+BusinessDay = Annotated[date, BeforeValidator(_iso_day)]
+ProviderQuery = Annotated[
+    Identifier | None, Query(description="A registered provider: `toss`, `stripe`")
+]
+DiscrepancyQuery = Annotated[
+    bool | None, Query(description="Only payments with (true) or without an amount discrepancy")
+]
+SearchQuery = Annotated[
+    PlainText | None,
+    Query(
+        max_length=200,
+        description="(extension) A payment whose `order_id`, `booking_id`, `payment_id` or"
+        " `provider_payment_id` equals this, or whose `customer_name` contains it (any case;"
+        " `%` and `_` are literal). Empty: no search",
+    ),
+]
+FromQuery = Annotated[
+    BusinessDay | None,
+    Query(
+        alias="from",
+        description="(extension) Created on or after this business day (YYYY-MM-DD in"
+        " LEDGER_TIMEZONE); after `to`: 400 invalid_range",
+    ),
+]
+ToQuery = Annotated[
+    BusinessDay | None,
+    Query(
+        alias="to",
+        description="(extension) Created on or before this business day (YYYY-MM-DD in"
+        " LEDGER_TIMEZONE)",
+    ),
+]
+
+
+def payment_filters(
     services: ServicesDep,
     status: StatusFilter | None = None,
-    provider: Annotated[
-        Identifier | None, Query(description="A registered provider: `toss`, `stripe`")
-    ] = None,
+    provider: ProviderQuery = None,
     trainer_id: Annotated[Identifier | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
-    discrepancy: Annotated[
-        bool | None, Query(description="Only payments with (true) or without an amount discrepancy")
-    ] = None,
-) -> dict[str, Any]:
+    discrepancy: DiscrepancyQuery = None,
+    q: SearchQuery = None,
+    first_day: FromQuery = None,
+    last_day: ToQuery = None,
+) -> PaymentFilter:
+    """The filters of the payments table, shared by its JSON pages and its CSV export."""
     if provider is not None:
         services.providers.get(provider)  # 422 unknown_provider: a typo is not "no payments"
-    rows = read_models.payments_table.page(
+    created_from, created_before = _created_range(first_day, last_day, services.settings.zone)
+    return PaymentFilter(
         statuses=STATUS_FILTERS[status] if status else (),
         provider=provider,
         trainer_id=trainer_id,
+        discrepancy=discrepancy,
+        q=q or None,
+        created_from=created_from,
+        created_before=created_before,
+    )
+
+
+def _created_range(
+    first_day: date | None, last_day: date | None, zone: tzinfo
+) -> tuple[str | None, str | None]:
+    if first_day is not None and last_day is not None and first_day > last_day:
+        raise ApiError(400, "invalid_range", f"from {first_day} is after to {last_day}")
+    return created_bounds(first_day, last_day, zone)
+
+
+PaymentFilters = Annotated[PaymentFilter, Depends(payment_filters)]
+
+
+@router.get("/payments", response_model=PaymentPage)
+def list_payments(
+    _: AdminReader,
+    filters: PaymentFilters,
+    read_models: ReadModelsDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    rows = read_models.payments_table.page(
+        filters,
         before_position=decode_cursor(cursor) if cursor else None,
         limit=limit + 1,  # one more tells whether a next page exists
-        discrepancy=discrepancy,
     )
     next_cursor = encode_cursor(rows[limit - 1]["created_position"]) if len(rows) > limit else None
     return {"items": rows[:limit], "next_cursor": next_cursor}

@@ -26,7 +26,9 @@ From = Annotated[
     date | None,
     Query(alias="from", description="First business day (default: 30 days before `to`)"),
 ]
-To = Annotated[date | None, Query(alias="to", description="Last business day, included (default: today)")]
+To = Annotated[
+    date | None, Query(alias="to", description="Last business day, included (default: today)")
+]
 
 
 def _today(services: ServicesDep, now: Annotated[datetime, Depends(current_time)]) -> date:

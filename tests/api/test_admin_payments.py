@@ -71,6 +71,7 @@ def test_payments_are_listed_newest_first_with_contract_fields(
         "completed_at", "failure_code", "failure_message",
         # provider truth: what was ordered, chargebacks, a discrepancy (null when none)
         "ordered_amount", "chargeback_amount", "amount_discrepancy",
+        "provider_payment_id",  # what the provider calls it, for searching their dashboard
     }  # fmt: skip
     assert (item["ordered_amount"], item["chargeback_amount"], item["amount_discrepancy"]) == (
         item["amount"],

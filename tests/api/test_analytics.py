@@ -127,7 +127,11 @@ def test_weekly_and_monthly_revenue_sum_their_days(client: TestClient, head: int
     by_week = {(r["period_start"], r["currency"]): r for r in weeks["series"]}
     assert by_week[("2026-11-02", "KRW")]["revenue"] == 70000
     assert by_week[("2026-10-19", "USD")] == {
-        "period_start": "2026-10-19", "currency": "USD", "revenue": 0, "count": 1, "refunded": 1500
+        "period_start": "2026-10-19",
+        "currency": "USD",
+        "revenue": 0,
+        "count": 1,
+        "refunded": 1500,
     }
     months = get(client, "/api/admin/analytics/revenue?interval=month", head)
     assert (months["from"], months["to"]) == ("2025-12-01", "2026-11-30")

@@ -14,7 +14,7 @@ from selenium.webdriver.support.expected_conditions import alert_is_present
 from selenium.webdriver.support.ui import Select
 
 from ledger.application import PaymentLedger, PaymentOrder
-from tests.browser.conftest import AdminPages, LiveServer
+from tests.browser.conftest import NARROW, AdminPages, LiveServer
 
 ADMIN_TOKEN = "admin-token"
 NOV = datetime(2025, 11, 10, 3, 0, tzinfo=UTC)  # a past month: it has ended whenever this runs
@@ -209,3 +209,15 @@ def statements(server: LiveServer) -> list[dict[str, str]]:
     assert answer.status_code == 200, answer.text
     items: list[dict[str, str]] = answer.json()["items"]
     return items
+
+
+def test_statements_fit_a_phone_as_cards_with_their_lines(seeded: AdminPages) -> None:
+    seeded.open("/admin/settlements")
+    show = seeded.driver.find_element(By.XPATH, "//button[starts-with(., 'Show lines')]")
+    show.click()
+    seeded.wait(lambda _: seeded.table("lines"))
+    with seeded.viewport(NARROW):
+        assert seeded.sideways_overflow() == 0
+        cells = seeded.driver.find_elements(By.CSS_SELECTOR, "#statements tbody td")
+        assert all(td.get_attribute("data-label") for td in cells)
+    seeded.screenshot("settlements")

@@ -81,10 +81,13 @@ def periods(days: DayRange, interval: Interval) -> Iterator[date]:
     current = period_start(days.start, interval)
     while current <= days.end:
         yield current
-        if interval == "month":
-            current = (current + timedelta(days=32)).replace(day=1)
-        else:
-            current += timedelta(days=7 if interval == "week" else 1)
+        try:
+            if interval == "month":
+                current = (current + timedelta(days=32)).replace(day=1)
+            else:
+                current += timedelta(days=7 if interval == "week" else 1)
+        except OverflowError:  # the period of 9999-12-31 was the last one
+            return
 
 
 class AnalyticsReads:

@@ -52,13 +52,17 @@ def _range(
 
 
 def _span_start(end: date, interval: Interval) -> date:
+    """The default `from`; near year 1 the span is shorter rather than an error."""
     span = DEFAULT_SPAN[interval]
     if interval == "month":
         first = end.replace(day=1)
         months = first.year * 12 + first.month - 1 - (span - 1)
-        return date(months // 12, months % 12 + 1, 1)
+        return date(months // 12, months % 12 + 1, 1) if months >= 12 else date.min
     back = timedelta(days=span - 1) if interval == "day" else timedelta(weeks=span - 1)
-    return period_start(end, interval) - back
+    try:
+        return period_start(end, interval) - back
+    except OverflowError:
+        return date.min
 
 
 def _bounds(days: DayRange) -> dict[str, str]:

@@ -210,6 +210,27 @@ def test_a_range_with_nothing_in_it_is_zeros_not_an_error(client: TestClient, he
 
 
 @pytest.mark.parametrize(
+    ("query", "first", "last"),
+    [
+        ("revenue?interval=day&to=0001-01-05", "0001-01-01", "0001-01-05"),
+        ("revenue?interval=week&to=0001-01-05", "0001-01-01", "0001-01-01"),
+        ("revenue?interval=month&to=0001-03-05", "0001-01-01", "0001-03-01"),
+        ("revenue?interval=month&from=9999-11-01&to=9999-12-31", "9999-11-01", "9999-12-01"),
+        ("revenue?interval=week&from=9999-12-20&to=9999-12-31", "9999-12-20", "9999-12-27"),
+        ("revenue?interval=day&from=9999-12-30&to=9999-12-31", "9999-12-30", "9999-12-31"),
+    ],
+)
+def test_ranges_at_the_ends_of_the_calendar_are_answered(
+    client: TestClient, head: int, query: str, first: str, last: str
+) -> None:
+    # The default span stops at year 1; the last period of year 9999 is the last one.
+    starts = [
+        row["period_start"] for row in get(client, f"/api/admin/analytics/{query}", head)["series"]
+    ]
+    assert (starts[0], starts[-1]) == (first, last)
+
+
+@pytest.mark.parametrize(
     ("query", "status", "code"),
     [
         ("revenue?from=2026-11-10&to=2026-11-01", 400, "invalid_range"),

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.deps import Services
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.hardening import Hardening, SafeJSONResponse
 from api.inbox import InboxProcessor
@@ -131,6 +132,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         default_response_class=SafeJSONResponse,
+        docs_url=None,  # api/docs.py serves /docs without a CDN
+        redoc_url=None,
     )
     metrics = Metrics()
     app.state.metrics = metrics
@@ -154,6 +157,7 @@ def create_app(
     app.include_router(notifications.router)
     app.include_router(ops.router)
     app.include_router(admin_pages)
+    install_docs(app)
     logging.getLogger("ledger").setLevel(logging.INFO)
     return app
 

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ServicesDep
 from api.errors import ApiError
@@ -69,17 +70,26 @@ def _matches(configured: object, token: str) -> bool:
     return bool(secret) and hmac.compare_digest(str(secret).encode(), token.encode())
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+# Declares `bearerAuth` in the OpenAPI schema (Swagger UI's Authorize button) on every route
+# that depends on it; auto_error=False keeps the refusals below, in the contract's body.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    description="The admin or auditor token (LEDGER_ADMIN_TOKEN, LEDGER_AUDITOR_TOKEN), "
+    "or a trainer's token from `ledger token trainer TRAINER_ID`.",
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def _bearer(credentials: BearerCredentials) -> str:
+    # None: no Authorization header, another scheme, or an empty token.
+    if credentials is None:
         raise ApiError(401, "unauthorized", "a bearer token is required")
-    return token.strip()
+    return credentials.credentials
 
 
-def current_principal(request: Request, services: ServicesDep) -> Principal:
+def current_principal(token: Annotated[str, Depends(_bearer)], services: ServicesDep) -> Principal:
     settings = services.settings
-    token = _bearer(request)
     if _matches(settings.admin_token, token):
         return Principal("admin")
     if _matches(settings.auditor_token, token):

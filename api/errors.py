@@ -17,6 +17,7 @@ from ledger.errors import (
     LedgerError,
     NotFoundError,
     ProviderError,
+    ProviderRefusedError,
     ProviderUnavailableError,
 )
 
@@ -57,6 +58,8 @@ def install_error_handlers(app: FastAPI) -> None:
     def _ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
         status = status_for(exc)
         log.info("refused %s %s: %s %s", request.method, request.url.path, exc.code, exc.message)
+        if isinstance(exc, ProviderRefusedError):  # whose code it is: the page names them
+            return error_response(status, exc.code, exc.message, details={"provider": exc.provider})
         return error_response(status, exc.code, exc.message)
 
     @app.exception_handler(ApiError)

@@ -37,6 +37,15 @@ class ProviderError(LedgerError):
     code = "provider_declined"
 
 
+class ProviderRefusedError(LedgerError):
+    """The provider refused a request we made (e.g. a refund beyond what it holds); nothing
+    changed, and the refusal carries the provider's own code (HTTP 400, `details.provider`)."""
+
+    def __init__(self, message: str, code: str, provider: str) -> None:
+        super().__init__(message, code)
+        self.provider = provider
+
+
 class ProviderUnavailableError(LedgerError):
     """The provider could not be reached or answered 5xx; retrying may help (HTTP 502)."""
 

@@ -47,7 +47,12 @@ from api.providers.webhooks import (
     parse_json_object,
 )
 from ledger.application import CommandResult, Delivery, PaymentLedger, PaymentOrder
-from ledger.errors import LedgerError, NotFoundError, ProviderUnavailableError
+from ledger.errors import (
+    LedgerError,
+    NotFoundError,
+    ProviderRefusedError,
+    ProviderUnavailableError,
+)
 from ledger.parking import park
 from ledger.payment import Payment, Provider
 from ledger.settings import Settings
@@ -193,9 +198,8 @@ class StripePayments:
         try:
             refund = client.v1.refunds.create(params=params, options={"idempotency_key": key})  # type: ignore[arg-type]
         except stripe.InvalidRequestError as exc:
-            raise LedgerError(
-                exc.user_message or str(exc), str(exc.code or "refund_declined")
-            ) from exc
+            message, code = exc.user_message or str(exc), str(exc.code or "refund_declined")
+            raise ProviderRefusedError(message, code, "stripe") from exc
         except stripe.StripeError as exc:
             raise unavailable("refund", exc) from exc
         return refund.to_dict()

@@ -47,6 +47,7 @@ from ledger.errors import (
     LedgerError,
     NotFoundError,
     ProviderError,
+    ProviderRefusedError,
     ProviderUnavailableError,
 )
 from ledger.payment import Payment, Provider, Status
@@ -192,7 +193,7 @@ class TossPayments:
         try:
             answer = self.client.cancel(payment.provider_payment_id, reason, amount, key)
         except TossDeclined as declined:
-            raise LedgerError(declined.message, declined.code) from declined
+            raise ProviderRefusedError(declined.message, declined.code, "toss") from declined
         cancels = answer.get("cancels") or []
         if not cancels:
             raise ProviderUnavailableError("Toss answered a cancel without cancels[]")

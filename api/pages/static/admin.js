@@ -12,10 +12,11 @@ const Admin = (() => {
   const $ = (id) => document.getElementById(id);
 
   class ApiFailure extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, details = {}) {
       super(message);
       this.status = status;
       this.code = code;
+      this.details = details;
     }
   }
 
@@ -24,9 +25,11 @@ const Admin = (() => {
 
   const token = () => sessionStorage.getItem(TOKEN_KEY);
 
-  // A read by default; `send` ({method, body}) writes JSON, e.g. closing a period.
+  // A read by default; `send` ({method, body, headers}) writes JSON, e.g. closing a period.
   async function api(path, send = {}) {
-    const headers = { Authorization: `Bearer ${token()}`, Accept: "application/json" };
+    const headers = {
+      ...(send.headers || {}), Authorization: `Bearer ${token()}`, Accept: "application/json",
+    };
     if (send.body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(path, {
       method: send.method || "GET",
@@ -37,7 +40,8 @@ const Admin = (() => {
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
       const error = body.error || {};
-      throw new ApiFailure(response.status, error.code || "", error.message || response.statusText);
+      throw new ApiFailure(response.status, error.code || "", error.message || response.statusText,
+        error.details || {});
     }
     return body;
   }
@@ -61,6 +65,23 @@ const Admin = (() => {
   // Minor units as a plain decimal text ("49.99"), exact, for inputs and chart axes.
   function decimal(minor, currency) {
     return money(minor, currency).replace(/[^0-9.-]/g, "");
+  }
+
+  // What a person typed ("12.5", "₩10,000", "1,000") as integer minor units (a BigInt),
+  // exact: the digits are shifted, never multiplied as a float. More decimals than the
+  // currency has is an error, not a rounding.
+  function minorUnits(text, currency) {
+    const digits = EXPONENTS[currency] ?? 2;
+    const plain = text.replace(/[\s,]/g, "").replace(SYMBOLS[currency] || currency, "")
+      .replace(currency, "");
+    const match = /^(\d+)(?:\.(\d*))?$/.exec(plain);
+    if (!match) throw new Notice(`"${text}" is not an amount of ${currency}.`);
+    const fraction = match[2] || "";
+    if (fraction.length > digits) {
+      throw new Notice(`${currency} has ${digits ? `${digits} decimals` : "no decimals"}: ` +
+        `"${text}" is not an amount of it.`);
+    }
+    return BigInt(match[1]) * 10n ** BigInt(digits) + BigInt(fraction.padEnd(digits, "0") || "0");
   }
 
   // A currency map {"KRW": 150000, "USD": 1234} as "₩150,000; $12.34".
@@ -164,18 +185,20 @@ const Admin = (() => {
     return [...(table.tHead?.rows[0]?.cells || [])].map((th) => th.textContent.trim());
   }
 
-  // A heading marked class="amount" right-aligns its column's cells too.
+  // A heading's class "amount" (right-aligned) or "wrap" (long text) goes to its cells too.
+  const COLUMN_CLASSES = ["amount", "wrap"];
   function fillTable(tbody, rows, columns, emptyText) {
     tbody.replaceChildren();
     const table = tbody.closest("table");
     const headings = labels(table);
-    const amounts = [...(table.tHead?.rows[0]?.cells || [])].map((th) => th.classList.contains("amount"));
+    const classes = [...(table.tHead?.rows[0]?.cells || [])]
+      .map((th) => COLUMN_CLASSES.filter((name) => th.classList.contains(name)));
     for (const item of rows) {
       const row = tbody.insertRow();
       columns.forEach((column, i) => {
         const node = cell(row, column(item));
         if (headings[i]) node.dataset.label = headings[i];
-        if (amounts[i]) node.classList.add("amount");
+        node.classList.add(...(classes[i] || []));
       });
     }
     if (!rows.length) {
@@ -217,7 +240,7 @@ const Admin = (() => {
   const today = () => LOCAL.format(new Date()).slice(0, 10);
 
   return {
-    $, api, money, decimal, moneyMap, start, showMessage, fillTable, cell, link, labels,
+    $, api, money, decimal, minorUnits, moneyMap, start, showMessage, fillTable, cell, link, labels,
     statusLabel, providerLabel, failure, when, today, explain, ApiFailure, Notice,
     TIMEZONE, token,
   };

@@ -1,4 +1,5 @@
-// One booking: its payments (with any chargeback and amount discrepancy), the
+// One booking: its payments (with any chargeback and amount discrepancy), a refund form
+// (booking-refund.js), every event of its payments (booking-timeline.js), the
 // notifications its trainer was sent, read or not, so an admin sees whether the trainer
 // was told about the payment, and the messages the outbox sent (each channel's outcome,
 // with a resend).
@@ -10,12 +11,10 @@
   } = Admin;
   const bookingId = document.body.dataset.bookingId;
 
+  // When each was created is in the timeline ("Checkout started"); the table fits 1400 px.
   const PAYMENT_COLUMNS = [
-    (p) => when(p.created_at),
     (p) => p.order_id,
     (p) => p.customer_name,
-    (p) => p.trainer_id,
-    (p) => p.booking_date,
     (p) => money(p.amount, p.currency),
     (p) => (p.refunded_amount ? money(p.refunded_amount, p.currency) : ""),
     (p) => (p.chargeback_amount ? money(p.chargeback_amount, p.currency) : ""),
@@ -86,6 +85,12 @@
     return `Ordered ${ordered}, captured ${money(d.captured_amount, p.currency)}: ${d.reason}`;
   }
 
+  // What the booking's payments share, said once above the table: "Trainer t-1 · session 2026-12-01".
+  function about(payments) {
+    const distinct = (pick) => [...new Set(payments.map(pick))].join(", ");
+    return `Trainer ${distinct((p) => p.trainer_id)} · session ${distinct((p) => p.booking_date)}`;
+  }
+
   function summary(notifications) {
     if (!notifications.length) return "The trainer has not been notified about this booking.";
     const one = notifications.length === 1;
@@ -95,17 +100,22 @@
     return `${sent}; ${unread} not read yet.`;
   }
 
-  async function load() {
+  // `position`: of a write just made here; the read waits until the views hold it.
+  async function load(position = null) {
+    const fresh = position === null || position === undefined ? "" : `?min_position=${position}`;
     let detail;
     try {
-      detail = await api(`/api/admin/bookings/${encodeURIComponent(bookingId)}`);
+      detail = await api(`/api/admin/bookings/${encodeURIComponent(bookingId)}${fresh}`);
     } catch (error) {
       if (error instanceof ApiFailure && error.status === 404) {
         throw new Notice(`There are no payments for booking ${bookingId}.`);
       }
       throw error;
     }
+    $("booking-summary").textContent = about(detail.payments);
     fillTable($("payments").tBodies[0], detail.payments, PAYMENT_COLUMNS, "No payments.");
+    BookingRefund.show(detail.payments, load);
+    await BookingTimeline.show($("timeline").tBodies[0], detail.payments);
     const notifications = detail.trainer_notifications;
     $("notified").textContent = summary(notifications);
     fillTable($("notifications").tBodies[0], notifications, NOTIFICATION_COLUMNS,
@@ -113,5 +123,5 @@
     fillTable($("messages").tBodies[0], detail.messages, MESSAGE_COLUMNS, "No messages.");
   }
 
-  start(load);
+  start(() => load());
 })();

@@ -21,6 +21,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The provider accepted the refund but it is pending; the ledger counts "
         "it once it succeeds (a later refund or `charge.refunded` delivery records it)",
     },
+    400: {
+        "description": "`invalid_refund_amount`: more than the payment's amount. The "
+        "provider's refusal (a refund over what it still holds): its own code and message, "
+        "with `details.provider` (`toss`, `stripe`); nothing recorded",
+    },
     409: {
         "description": "`refund_not_recorded`: the provider refunded, the ledger recorded "
         "nothing (it already counts that money, or the refund failed); `details.refund_id` "

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.api.test_checkout import payment_body, stripe_body
@@ -211,3 +212,14 @@ def test_the_booking_page_fits_a_desktop_and_a_phone_scrolling_only_down(
         assert pages.sideways_overflow() == 0
         assert pages.element("refund-payment").is_displayed()
     pages.screenshot("booking")
+
+
+def test_a_refund_can_be_made_with_the_keyboard_alone(
+    paid: dict[str, str], pages: AdminPages, fake: FakeProviders
+) -> None:
+    open_booking(pages)
+    # Tab from the amount to the reason, Enter submits the form.
+    pages.element("refund-amount").send_keys("1000", Keys.TAB, "by keyboard", Keys.ENTER)
+    assert answer_confirm(pages).startswith("Refund ₩1,000 of order order-1001")
+    assert refund_result(pages).startswith("Refunded ₩1,000 on order order-1001")
+    assert [c["cancelAmount"] for c in fake.toss_get("tpk_1")["cancels"]] == [1000]

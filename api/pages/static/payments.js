@@ -8,45 +8,8 @@
     $, api, money, cell, link, labels, statusLabel, providerLabel, when, start, token,
   } = Admin;
   const FILTERS = ["q", "from", "to", "status", "provider", "trainer_id", "discrepancy", "limit"];
-  const BACK_KEPT = 50; // previous pages remembered in the address
 
-  // The filters, cursor and previous cursors in the address, without empty values.
-  function wanted() {
-    const here = new URLSearchParams(location.search);
-    const query = new URLSearchParams();
-    for (const name of [...FILTERS, "cursor", "back"]) {
-      const value = (here.get(name) || "").trim();
-      if (value) query.set(name, value);
-    }
-    return query;
-  }
-
-  function showFilters(query) {
-    for (const name of FILTERS) {
-      if (query.has(name)) $(name).value = query.get(name);
-    }
-  }
-
-  // `back` lists the cursors of the pages before this one ("" stands for the first).
-  function pageLinks(query, nextCursor) {
-    const back = query.has("back") ? query.get("back").split(".") : [];
-    const here = query.get("cursor") || "";
-    setLink("next-page", query, nextCursor, [...back, here].slice(-BACK_KEPT)).hidden = !nextCursor;
-    const previous = back.length ? back[back.length - 1] : null;
-    setLink("previous-page", query, previous, back.slice(0, -1)).hidden = !query.has("cursor");
-    setLink("first-page", query, "", []).hidden = !query.has("cursor");
-  }
-
-  function setLink(id, query, cursor, back) {
-    const target = new URLSearchParams(query);
-    target.delete("cursor");
-    target.delete("back");
-    if (cursor) target.set("cursor", cursor);
-    if (cursor && back.length) target.set("back", back.join("."));
-    const anchor = $(id);
-    anchor.href = `/admin/payments${target.size ? `?${target}` : ""}`;
-    return anchor;
-  }
+  const { wanted, showFilters, pageLinks } = Admin.addressPages("/admin/payments", FILTERS);
 
   const SUMMARY = [
     (p) => when(p.created_at),

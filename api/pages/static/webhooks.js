@@ -7,50 +7,12 @@
 (() => {
   const { $, api, cell, link, labels, providerLabel, when, explain, start, ApiFailure } = Admin;
   const FILTERS = ["provider", "outcome", "limit"];
-  const BACK_KEPT = 50; // previous pages remembered in the address
-  const PAGE = "/admin/webhooks";
 
   // body[data-state] is "loading" while an action runs, "ready" after, as for a load.
   const state = (name) => { document.body.dataset.state = name; };
   const deliveryPath = (d) => `/api/admin/webhooks/${encodeURIComponent(d.delivery_id)}`;
 
-  // The filters, cursor and previous cursors in the address, without empty values.
-  function wanted() {
-    const here = new URLSearchParams(location.search);
-    const query = new URLSearchParams();
-    for (const name of [...FILTERS, "cursor", "back"]) {
-      const value = (here.get(name) || "").trim();
-      if (value) query.set(name, value);
-    }
-    return query;
-  }
-
-  function showFilters(query) {
-    for (const name of FILTERS) {
-      if (query.has(name)) $(name).value = query.get(name);
-    }
-  }
-
-  // `back` lists the cursors of the pages before this one ("" stands for the first).
-  function pageLinks(query, nextCursor) {
-    const back = query.has("back") ? query.get("back").split(".") : [];
-    const here = query.get("cursor") || "";
-    setLink("next-page", query, nextCursor, [...back, here].slice(-BACK_KEPT)).hidden = !nextCursor;
-    const previous = back.length ? back[back.length - 1] : null;
-    setLink("previous-page", query, previous, back.slice(0, -1)).hidden = !query.has("cursor");
-    setLink("first-page", query, "", []).hidden = !query.has("cursor");
-  }
-
-  function setLink(id, query, cursor, back) {
-    const target = new URLSearchParams(query);
-    target.delete("cursor");
-    target.delete("back");
-    if (cursor) target.set("cursor", cursor);
-    if (cursor && back.length) target.set("back", back.join("."));
-    const anchor = $(id);
-    anchor.href = `${PAGE}${target.size ? `?${target}` : ""}`;
-    return anchor;
-  }
+  const { wanted, showFilters, pageLinks } = Admin.addressPages("/admin/webhooks", FILTERS);
 
   function paymentLink(d) {
     if (!d.payment_id) return "";

@@ -119,6 +119,10 @@ def test_any_toss_decline_text_is_recorded_and_shown_faithfully(
     row = row_of(client, head, order_id)
     failure = (row["status"], row["failure_code"], row["failure_message"])
     assert failure == ("failed", carried(code), carried(message))
+    # The revenue view's failure-code buckets hold the code too, and no view has stopped.
+    outcomes = client.get(f"/api/admin/analytics/outcomes?min_position={head}", headers=ADMIN)
+    assert outcomes.status_code == 200, outcomes.text
+    assert client.get("/readyz").status_code == 200
 
 
 @EXAMPLES
